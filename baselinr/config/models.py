@@ -1,0 +1,265 @@
+"""Pydantic models of the YAML job spec (the config language).
+
+Every model forbids unknown keys so a typo is reported (with a "did you mean" hint by the
+loader) instead of being silently ignored.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationInfo, field_validator, model_validator
+
+WarehouseType = Literal["postgres", "sqlite", "mysql", "duckdb", "snowflake", "bigquery", "redshift"]
+FILE_WAREHOUSES = ("sqlite", "duckdb")
+DEFAULT_SCHEMA = {"sqlite": "main", "duckdb": "main", "postgres": "public", "redshift": "public"}
+
+# Keys whose values are credentials; they never reach a plan, a log line, a state row or an event.
+SECRET_KEY_RE = re.compile(r"pass(word)?|secret|token|private|credential|api_?key|key_?file|^key$", re.I)
+
+ALL_METRICS = (
+    "count", "null_count", "null_ratio", "distinct_count", "unique_ratio",
+    "min", "max", "mean", "stddev", "histogram",
+    "min_length", "max_length", "avg_length",
+    "nan_count", "inf_count",
+)
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class ConnectionConfig(StrictModel):
+    """How to reach one database (a warehouse to profile, or the results storage)."""
+
+    type: WarehouseType
+    name: str | None = Field(None, description="Warehouse name used in task ids; defaults to the type.")
+    host: str | None = None
+    port: int | None = None
+    database: str | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    schema_: str | None = Field(None, alias="schema")
+    filepath: str | None = Field(None, description="Database file for sqlite/duckdb (relative to the working directory).")
+    extra_params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _needs_location(self) -> "ConnectionConfig":
+        if self.type in FILE_WAREHOUSES and not self.filepath:
+            raise ValueError(f"a {self.type} connection needs 'filepath'")
+        if self.type not in FILE_WAREHOUSES and self.type != "bigquery" and not self.host:
+            raise ValueError(f"a {self.type} connection needs 'host'")
+        return self
+
+    @property
+    def default_schema(self) -> str | None:
+        return self.schema_ or DEFAULT_SCHEMA.get(self.type)
+
+
+def _default_storage_connection() -> ConnectionConfig:
+    return ConnectionConfig(type="sqlite", filepath=".baselinr/baselinr.db")
+
+
+class StorageConfig(StrictModel):
+    """Where results, runs and task state are kept."""
+
+    connection: ConnectionConfig = Field(default_factory=_default_storage_connection)
+    results_table: str = "baselinr_results"
+    runs_table: str = "baselinr_runs"
+    create_tables: bool = True
+
+
+class TableSelection(StrictModel):
+    """One entry of ``profiling.tables``: an explicit table, a pattern, or a whole schema."""
+
+    table: str | None = None
+    schema_: str | None = Field(None, alias="schema")
+    source: str | None = Field(None, description="Warehouse name (from `sources`) this selection reads.")
+    pattern_type: Literal["glob", "regex"] = "glob"
+    pattern: str | None = None
+    select_schema: bool = False
+    exclude_patterns: list[str] = Field(default_factory=list)
+    table_types: list[Literal["table", "view", "materialized_view"]] | None = None
+    columns: list[str] | None = Field(None, description="Column globs to include (default: all).")
+    exclude_columns: list[str] = Field(default_factory=list)
+    metrics: list[str] | None = None
+    compute_histograms: bool | None = None
+    histogram_bins: int | None = Field(None, ge=1, le=1000)
+    depends_on: list[str] = Field(default_factory=list, description="Tables ('schema.table' or 'warehouse.schema.table') profiled first.")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "TableSelection":
+        kinds = [k for k, on in (("table", self.table), ("pattern", self.pattern), ("select_schema", self.select_schema)) if on]
+        if len(kinds) != 1:
+            raise ValueError("give exactly one of 'table', 'pattern' or 'select_schema: true'"
+                             + (f" (got {', '.join(kinds)})" if kinds else ""))
+        if self.select_schema and not self.schema_:
+            raise ValueError("'select_schema: true' needs 'schema'")
+        return self
+
+    @field_validator("pattern")
+    @classmethod
+    def _valid_regex(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("pattern_type") == "regex":
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"invalid regex {value!r}: {exc}") from None
+        return value
+
+    @field_validator("metrics")
+    @classmethod
+    def _known_metrics(cls, value: list[str] | None) -> list[str] | None:
+        return _check_metrics(value)
+
+    @property
+    def kind(self) -> Literal["table", "pattern", "schema"]:
+        return "table" if self.table else "pattern" if self.pattern else "schema"
+
+
+def _check_metrics(value: list[str] | None) -> list[str] | None:
+    if value is not None:
+        unknown = [m for m in value if m not in ALL_METRICS]
+        if unknown:
+            raise ValueError(f"unknown metric {unknown[0]!r}; known: {', '.join(ALL_METRICS)}")
+    return value
+
+
+class ProfilingConfig(StrictModel):
+    tables: list[TableSelection] = Field(default_factory=list)
+    metrics: list[str] = Field(default_factory=lambda: list(ALL_METRICS))
+    compute_histograms: bool = True
+    histogram_bins: int = Field(10, ge=1, le=1000)
+
+    _check = field_validator("metrics")(classmethod(lambda cls, v: _check_metrics(v)))
+
+
+class ExecutionConfig(StrictModel):
+    """Parallelism is opt-in: the default ``max_workers=1`` runs sequentially."""
+
+    max_workers: int = Field(1, ge=1, le=64)
+    batch_size: int = Field(10, ge=1, le=100)
+    queue_size: int = Field(100, ge=10, le=1000)
+    warehouse_limits: dict[str, int] = Field(default_factory=dict)
+
+    @field_validator("max_workers")
+    @classmethod
+    def _not_above_cpus(cls, value: int) -> int:
+        cpus = os.cpu_count() or 1
+        if value > 1 and value > 4 * cpus:
+            raise ValueError(f"max_workers {value} exceeds 4 x CPU count ({4 * cpus} on this machine with {cpus} CPUs)")
+        return value
+
+    @field_validator("warehouse_limits")
+    @classmethod
+    def _positive_limits(cls, value: dict[str, int]) -> dict[str, int]:
+        for key, limit in value.items():
+            if limit < 1:
+                raise ValueError(f"limit for {key!r} must be at least 1, got {limit}")
+        return value
+
+
+class RetryConfig(StrictModel):
+    """Retries of transient errors (lost connection, timeout, lock) per task."""
+
+    enabled: bool = True
+    retries: int = Field(2, ge=0, le=10, description="Extra attempts after the first.")
+    backoff_strategy: Literal["exponential", "fixed"] = "exponential"
+    min_backoff: float = Field(0.5, ge=0, le=600)
+    max_backoff: float = Field(30.0, ge=0, le=3600)
+
+
+class MonitoringConfig(StrictModel):
+    enable_metrics: bool = False
+    port: int = Field(9753, ge=1, le=65535)
+    keep_alive: bool = False
+
+
+class HookConfig(StrictModel):
+    """One event hook: ``logging``, ``sql``, ``webhook`` or ``custom``."""
+
+    type: Literal["logging", "sql", "webhook", "custom"]
+    enabled: bool = True
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    connection: ConnectionConfig | None = None
+    table_name: str = "baselinr_events"
+    url: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    timeout_seconds: float = Field(5.0, gt=0, le=300)
+    module: str | None = None
+    class_name: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _fields_for_type(self) -> "HookConfig":
+        needed = {"sql": ("connection",), "webhook": ("url",), "custom": ("module", "class_name")}.get(self.type, ())
+        missing = [f for f in needed if getattr(self, f) is None]
+        if missing:
+            raise ValueError(f"a {self.type} hook needs {', '.join(repr(m) for m in missing)}")
+        return self
+
+
+class HooksConfig(StrictModel):
+    enabled: bool = True
+    hooks: list[HookConfig] = Field(default_factory=list)
+
+
+class BaselinrConfig(StrictModel):
+    """The whole job spec. Use ``baselinr.config.load_config`` to read one from a file."""
+
+    environment: str = "development"
+    source: ConnectionConfig | None = None
+    sources: dict[str, ConnectionConfig] = Field(default_factory=dict)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    profiling: ProfilingConfig = Field(default_factory=ProfilingConfig)
+    execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
+    retry: RetryConfig = Field(default_factory=RetryConfig)
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
+    hooks: HooksConfig = Field(default_factory=HooksConfig)
+
+    # Original ``${VAR}`` templates by dotted path, so plans can keep references, not values.
+    _templates: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _sources_consistent(self) -> "BaselinrConfig":
+        if self.source is not None and self.sources:
+            raise ValueError("give either 'source' or 'sources', not both")
+        names = set(self.warehouses)
+        for i, sel in enumerate(self.profiling.tables):
+            if sel.source is not None and sel.source not in names:
+                raise ValueError(f"profiling.tables[{i}].source: unknown source {sel.source!r}; "
+                                 f"defined: {', '.join(sorted(names)) or 'none'}")
+            if sel.source is None and len(names) > 1:
+                raise ValueError(f"profiling.tables[{i}]: several sources are defined, so name one with 'source:'")
+        return self
+
+    @property
+    def warehouses(self) -> dict[str, ConnectionConfig]:
+        """Warehouses by name: ``sources`` as given, or the single ``source`` named after its type."""
+        if self.source is not None:
+            return {self.source.name or self.source.type: self.source}
+        return {name: conn.model_copy(update={"name": name}) for name, conn in self.sources.items()}
+
+    def warehouse_for(self, selection: TableSelection) -> str:
+        """Name of the warehouse a selection reads."""
+        return selection.source or next(iter(self.warehouses))
+
+    def public_connection(self, name: str) -> dict[str, Any]:
+        """Connection settings of a warehouse with secrets removed and ``${VAR}`` references kept."""
+        conn = self.warehouses[name]
+        prefix = "source" if self.source is not None else f"sources.{name}"
+        out: dict[str, Any] = {}
+        for field, value in conn.model_dump(by_alias=True, exclude_none=True).items():
+            if field == "password" or field == "name":
+                continue
+            if field == "extra_params":
+                value = {k: self._templates.get(f"{prefix}.extra_params.{k}", v)
+                         for k, v in value.items() if not SECRET_KEY_RE.search(k)}
+                if not value:
+                    continue
+            else:
+                value = self._templates.get(f"{prefix}.{field}", value)
+            out[field] = value
+        return out

@@ -1,0 +1,146 @@
+"""The catalog: what tables, views and columns a warehouse holds, as plain data.
+
+The planner compiles against a ``Catalog`` and never touches a database itself; this module
+is the only place that reflects warehouses. Reflection is bulk (one ``get_multi_columns``
+per schema), so schemas with thousands of tables cost a handful of queries, not one per table.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Iterable, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import bindparam, inspect, text
+from sqlalchemy.sql import sqltypes
+from sqlalchemy.engine import Engine
+from sqlalchemy.engine.reflection import ObjectKind
+from sqlalchemy.exc import NoSuchTableError, SQLAlchemyError
+
+from baselinr.errors import WarehouseConnectionError
+
+TableKind = Literal["table", "view", "materialized_view"]
+ColumnCategory = Literal["integer", "float", "decimal", "boolean", "string", "temporal", "binary", "other"]
+
+
+class ColumnInfo(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    type: str = Field(description="The type as the database names it (compiled by its dialect).")
+    category: ColumnCategory = Field(description="What metrics apply, decided from SQLAlchemy type classes.")
+    nullable: bool = True
+
+
+class TableInfo(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    warehouse: str
+    schema_: str = Field(alias="schema")
+    name: str
+    kind: TableKind = "table"
+    columns: tuple[ColumnInfo, ...] = ()
+    estimated_rows: int | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        return schema_fingerprint(self.columns)
+
+
+class Catalog(BaseModel):
+    """Every table the planner may select, from every warehouse of the config."""
+
+    tables: list[TableInfo] = Field(default_factory=list)
+    warehouse_types: dict[str, str] = Field(default_factory=dict)
+
+
+def schema_fingerprint(columns: Iterable[ColumnInfo]) -> str:
+    """sha256 over (name, type) pairs in table order: changes when a column is added, dropped, retyped."""
+    body = json.dumps([[c.name, c.type] for c in columns], separators=(",", ":"))
+    return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+
+def categorize(type_: sqltypes.TypeEngine) -> ColumnCategory:
+    """Metric family of a reflected type, by SQLAlchemy type class (never by type-name substrings)."""
+    if isinstance(type_, sqltypes.Boolean):
+        return "boolean"
+    if isinstance(type_, sqltypes._AbstractInterval):
+        return "other"
+    if isinstance(type_, sqltypes.Integer):
+        return "integer"
+    if isinstance(type_, sqltypes.Float):
+        return "float"
+    if isinstance(type_, sqltypes.Numeric):
+        return "decimal"
+    if isinstance(type_, (sqltypes.String, sqltypes.Enum)):
+        return "string"
+    if isinstance(type_, (sqltypes.Date, sqltypes.DateTime, sqltypes.Time)):
+        return "temporal"
+    if isinstance(type_, sqltypes._Binary):
+        return "binary"
+    return "other"
+
+
+def type_name(type_: sqltypes.TypeEngine, engine: Engine) -> str:
+    try:
+        return type_.compile(dialect=engine.dialect)
+    except Exception:  # noqa: BLE001 - some reflected types (NullType) cannot compile
+        return str(type(type_).__name__).upper()
+
+
+def inspect_schema(engine: Engine, warehouse: str, schema: str) -> list[TableInfo]:
+    """All tables, views and materialized views of one schema with their columns."""
+    try:
+        insp = inspect(engine)
+        sa_schema = None if engine.dialect.name == "sqlite" and schema == "main" else schema
+        kinds: dict[str, TableKind] = {name: "table" for name in insp.get_table_names(schema=sa_schema)}
+        kinds.update({name: "view" for name in insp.get_view_names(schema=sa_schema)})
+        try:
+            kinds.update({name: "materialized_view" for name in insp.get_materialized_view_names(schema=sa_schema)})
+        except NotImplementedError:
+            pass
+        columns = insp.get_multi_columns(schema=sa_schema, kind=ObjectKind.ANY) if kinds else {}
+        estimates = _estimated_rows(engine, schema)
+    except SQLAlchemyError as exc:
+        raise WarehouseConnectionError(f"warehouse {warehouse!r}: cannot list schema {schema!r}: "
+                                       f"{_first_line(exc)}") from None
+    tables = []
+    for (_, name), cols in columns.items():
+        if name not in kinds:
+            continue
+        infos = tuple(ColumnInfo(name=c["name"], type=type_name(c["type"], engine), category=categorize(c["type"]),
+                                 nullable=bool(c.get("nullable", True))) for c in cols)
+        tables.append(TableInfo(warehouse=warehouse, schema=schema, name=name, kind=kinds[name], columns=infos,
+                                estimated_rows=estimates.get(name)))
+    return sorted(tables, key=lambda t: t.name)
+
+
+def inspect_table(engine: Engine, warehouse: str, schema: str, table: str) -> TableInfo | None:
+    """One table's current columns (used by the runner to detect a stale plan); None if gone."""
+    insp = inspect(engine)
+    sa_schema = None if engine.dialect.name == "sqlite" and schema == "main" else schema
+    try:
+        cols = insp.get_columns(table, schema=sa_schema)
+    except NoSuchTableError:
+        return None
+    infos = tuple(ColumnInfo(name=c["name"], type=type_name(c["type"], engine), category=categorize(c["type"]),
+                             nullable=bool(c.get("nullable", True))) for c in cols)
+    return TableInfo(warehouse=warehouse, schema=schema, name=table, columns=infos)
+
+
+def _estimated_rows(engine: Engine, schema: str) -> dict[str, int]:
+    """Cheap row estimates where the database keeps them (PostgreSQL's reltuples); else none."""
+    if engine.dialect.name != "postgresql":
+        return {}
+    query = text(
+        "SELECT c.relname, c.reltuples::bigint FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = :schema AND c.relkind IN ('r', 'm', 'p')"
+    ).bindparams(bindparam("schema"))
+    with engine.connect() as conn:
+        # reltuples is -1 for a table never analysed: unknown, not empty.
+        return {name: int(n) for name, n in conn.execute(query, {"schema": schema}) if n is not None and n >= 0}
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]

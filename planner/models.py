@@ -1,0 +1,95 @@
+"""The serialized execution plan: plain data, no behaviour beyond digests.
+
+A plan is what ``baselinr plan`` writes and ``baselinr apply`` executes. It is canonical
+JSON (see ``planner.canonical``); ``specs/plan.schema.json`` is generated from these models.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from baselinr.connectors.catalog import ColumnInfo, TableKind
+
+FORMAT_VERSION = 1
+# Format versions this code can read. Bump FORMAT_VERSION on an incompatible change and keep
+# reading older ones here for as long as a converter exists (see specs/PLAN_FORMAT.md).
+READABLE_FORMAT_VERSIONS = (1,)
+
+
+class PlanModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class SelectionRef(PlanModel):
+    """Which ``profiling.tables`` entry produced a task, so reviewers see why it is there."""
+
+    index: int = Field(description="Position in profiling.tables (0-based).")
+    kind: Literal["table", "pattern", "schema"]
+    description: str = Field(description="Human summary, e.g. \"pattern 'fl*' (glob) in main\".")
+
+
+class TaskSpec(PlanModel):
+    """One table to profile, with everything needed to run it without the config."""
+
+    id: str = Field(description="<warehouse>.<schema>.<table>")
+    kind: Literal["profile"] = "profile"
+    warehouse: str
+    schema_: str = Field(alias="schema")
+    table: str
+    table_kind: TableKind
+    columns: tuple[ColumnInfo, ...] = Field(description="Columns to profile, with types seen at plan time.")
+    fingerprint: str = Field(description="Schema fingerprint of ALL the table's columns at plan time.")
+    metrics: tuple[str, ...]
+    compute_histograms: bool
+    histogram_bins: int
+    selection: SelectionRef
+    estimated_rows: int | None = None
+    depends_on: tuple[str, ...] = ()
+    digest: str = Field("", description="sha256 of the task's canonical JSON without this field.")
+
+
+class WarehouseSpec(PlanModel):
+    type: str
+    cap: int = Field(description="Most tasks of this warehouse that run at once.")
+    connection: dict[str, Any] = Field(description="Connection settings without secrets; ${VAR} references kept.")
+
+
+class Batch(PlanModel):
+    id: str
+    level: int = Field(description="Dependency level (topological generation), 0 first.")
+    warehouse: str
+    tasks: tuple[str, ...]
+
+
+class ExecutionSettings(PlanModel):
+    max_workers: int
+    batch_size: int
+    queue_size: int
+
+
+class WarehouseSummary(PlanModel):
+    tables: int
+    columns: int
+    metrics: int
+
+
+class Plan(PlanModel):
+    format_version: int = FORMAT_VERSION
+    baselinr_version: str
+    plan_digest: str = Field("", description="sha256 of the canonical plan without this field.")
+    config_digest: str
+    environment: str
+    execution: ExecutionSettings
+    warehouses: dict[str, WarehouseSpec]
+    batches: tuple[Batch, ...]
+    tasks: tuple[TaskSpec, ...]
+    warnings: tuple[str, ...] = ()
+    summary: dict[str, WarehouseSummary]
+
+    def task(self, task_id: str) -> TaskSpec:
+        return self._by_id()[task_id]
+
+    def _by_id(self) -> dict[str, TaskSpec]:
+        return {t.id: t for t in self.tasks}

@@ -1,0 +1,40 @@
+"""Shared fixtures: a real PostgreSQL server for the session, fresh databases, SQLite files."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests.pgserver import PgServer, remove_server, start_server
+
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    server = start_server()
+    yield server
+    remove_server(server)
+
+
+def create_database(server: PgServer, name: str) -> dict:
+    admin = create_engine(server.url(), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return server.connection(name)
+
+
+@pytest.fixture
+def pg_db(pg_server, request) -> dict:
+    """A fresh, empty PostgreSQL database for one test; returns its Baselinr connection mapping."""
+    return create_database(pg_server, f"t{next(_counter)}_{request.node.name[:40].lower()}".replace("[", "_").replace("]", "_").replace("-", "_"))
+
+
+@pytest.fixture
+def sqlite_path(tmp_path: Path) -> Path:
+    return tmp_path / "warehouse.db"
