@@ -30,6 +30,17 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Options shared by commands that execute work (apply, resume, profile): logging and metrics."""
+    func = click.option("--metrics-file", type=click.Path(dir_okay=False),
+                        help="Write Prometheus text metrics here when the run ends.")(func)
+    func = click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
+                        show_default=True)(func)
+    func = click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+                        help="json: one JSON object per line on stderr.")(func)
+    return func
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="baselinr")
 def main() -> None:
