@@ -12,7 +12,7 @@ import json
 from typing import Iterable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import bindparam, inspect, text
+from sqlalchemy import bindparam, column, inspect, select, table, text
 from sqlalchemy.sql import sqltypes
 from sqlalchemy.engine import Engine
 from sqlalchemy.engine.reflection import ObjectKind
@@ -91,6 +91,8 @@ def type_name(type_: sqltypes.TypeEngine, engine: Engine) -> str:
 
 def inspect_schema(engine: Engine, warehouse: str, schema: str) -> list[TableInfo]:
     """All tables, views and materialized views of one schema with their columns."""
+    if engine.dialect.name == "duckdb":
+        return _inspect_information_schema(engine, warehouse, schema)
     try:
         insp = inspect(engine)
         sa_schema = None if engine.dialect.name == "sqlite" and schema == "main" else schema
@@ -105,28 +107,76 @@ def inspect_schema(engine: Engine, warehouse: str, schema: str) -> list[TableInf
     except SQLAlchemyError as exc:
         raise WarehouseConnectionError(f"warehouse {warehouse!r}: cannot list schema {schema!r}: "
                                        f"{_first_line(exc)}") from None
-    tables = []
-    for (_, name), cols in columns.items():
-        if name not in kinds:
-            continue
-        infos = tuple(ColumnInfo(name=c["name"], type=type_name(c["type"], engine), category=categorize(c["type"]),
-                                 nullable=bool(c.get("nullable", True))) for c in cols)
-        tables.append(TableInfo(warehouse=warehouse, schema=schema, name=name, kind=kinds[name], columns=infos,
-                                estimated_rows=estimates.get(name)))
+    tables = [TableInfo(warehouse=warehouse, schema=schema, name=name, kind=kinds[name],
+                        columns=_column_infos(cols, engine), estimated_rows=estimates.get(name))
+              for (_, name), cols in columns.items() if name in kinds]
     return sorted(tables, key=lambda t: t.name)
+
+
+def _column_infos(cols: Iterable[dict], engine: Engine) -> tuple[ColumnInfo, ...]:
+    return tuple(ColumnInfo(name=c["name"], type=c.get("type_name") or type_name(c["type"], engine),
+                            category=categorize(c["type"]), nullable=bool(c.get("nullable", True))) for c in cols)
 
 
 def inspect_table(engine: Engine, warehouse: str, schema: str, table: str) -> TableInfo | None:
     """One table's current columns (used by the runner to detect a stale plan); None if gone."""
     insp = inspect(engine)
     sa_schema = None if engine.dialect.name == "sqlite" and schema == "main" else schema
+    if engine.dialect.name == "duckdb":
+        found = [t for t in _inspect_information_schema(engine, warehouse, schema, only=table)]
+        return found[0] if found else None
     try:
         cols = insp.get_columns(table, schema=sa_schema)
     except NoSuchTableError:
         return None
-    infos = tuple(ColumnInfo(name=c["name"], type=type_name(c["type"], engine), category=categorize(c["type"]),
-                             nullable=bool(c.get("nullable", True))) for c in cols)
-    return TableInfo(warehouse=warehouse, schema=schema, name=table, columns=infos)
+    return TableInfo(warehouse=warehouse, schema=schema, name=table, columns=_column_infos(cols, engine))
+
+
+# DuckDB's SQLAlchemy dialect reflects through pg_catalog views that DuckDB does not fully
+# provide, so DuckDB is read from information_schema (one query per schema) and its type names
+# mapped to SQLAlchemy type classes here.
+_DUCKDB_TYPES: dict[str, type[sqltypes.TypeEngine]] = {
+    **dict.fromkeys(["BOOLEAN", "BOOL"], sqltypes.Boolean),
+    **dict.fromkeys(["TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+                     "UINTEGER", "UBIGINT", "UHUGEINT"], sqltypes.BigInteger),
+    **dict.fromkeys(["FLOAT", "REAL", "DOUBLE"], sqltypes.Float),
+    **dict.fromkeys(["DECIMAL", "NUMERIC"], sqltypes.Numeric),
+    **dict.fromkeys(["VARCHAR", "TEXT", "STRING", "CHAR", "BPCHAR"], sqltypes.String),
+    "DATE": sqltypes.Date, "TIME": sqltypes.Time, "INTERVAL": sqltypes.Interval,
+    **dict.fromkeys(["TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ", "TIMESTAMP_S", "TIMESTAMP_MS",
+                     "TIMESTAMP_NS", "DATETIME"], sqltypes.DateTime),
+    **dict.fromkeys(["BLOB", "BYTEA"], sqltypes.LargeBinary),
+    "UUID": sqltypes.Uuid, "JSON": sqltypes.JSON,
+}
+_IS_TABLES = table("tables", column("table_schema"), column("table_name"), column("table_type"),
+                   schema="information_schema")
+_IS_COLUMNS = table("columns", column("table_schema"), column("table_name"), column("column_name"),
+                    column("data_type"), column("is_nullable"), column("ordinal_position"),
+                    schema="information_schema")
+
+
+def _inspect_information_schema(engine: Engine, warehouse: str, schema: str, only: str | None = None) -> list[TableInfo]:
+    tables_q = select(_IS_TABLES.c.table_name, _IS_TABLES.c.table_type).where(_IS_TABLES.c.table_schema == schema)
+    cols_q = (select(_IS_COLUMNS.c.table_name, _IS_COLUMNS.c.column_name, _IS_COLUMNS.c.data_type,
+                     _IS_COLUMNS.c.is_nullable)
+              .where(_IS_COLUMNS.c.table_schema == schema)
+              .order_by(_IS_COLUMNS.c.table_name, _IS_COLUMNS.c.ordinal_position))
+    if only is not None:
+        tables_q = tables_q.where(_IS_TABLES.c.table_name == only)
+        cols_q = cols_q.where(_IS_COLUMNS.c.table_name == only)
+    try:
+        with engine.connect() as conn:
+            kinds = {name: ("view" if kind == "VIEW" else "table") for name, kind in conn.execute(tables_q)}
+            columns: dict[str, list[dict]] = {}
+            for tname, cname, dtype, nullable in conn.execute(cols_q):
+                type_cls = _DUCKDB_TYPES.get(dtype.split("(")[0].upper(), sqltypes.NullType)
+                columns.setdefault(tname, []).append(
+                    {"name": cname, "type": type_cls(), "type_name": dtype, "nullable": nullable == "YES"})
+    except SQLAlchemyError as exc:
+        raise WarehouseConnectionError(f"warehouse {warehouse!r}: cannot list schema {schema!r}: "
+                                       f"{_first_line(exc)}") from None
+    return [TableInfo(warehouse=warehouse, schema=schema, name=name, kind=kinds[name],
+                      columns=_column_infos(columns.get(name, []), engine)) for name in sorted(kinds)]
 
 
 def _estimated_rows(engine: Engine, schema: str) -> dict[str, int]:

@@ -1,0 +1,119 @@
+"""The config language: defaults, ${VAR} substitution, and one-line errors naming the field."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from baselinr.config import ExecutionConfig, load_config, parse_config
+from baselinr.errors import ConfigError
+
+SQLITE = {"type": "sqlite", "filepath": "w.db"}
+
+
+def error_of(data: dict) -> str:
+    with pytest.raises(ConfigError) as info:
+        parse_config(data, source="c.yml")
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def test_execution_section_may_be_absent_and_defaults_to_sequential():
+    config = parse_config({"source": SQLITE})
+    assert config.execution == ExecutionConfig()
+    assert (config.execution.max_workers, config.execution.batch_size, config.execution.queue_size) == (1, 10, 100)
+    assert config.execution.warehouse_limits == {}
+
+
+def test_example_config_loads():
+    config = load_config(Path(__file__).parent.parent / "examples" / "config.yml")
+    assert config.execution.max_workers == 1
+    assert config.execution.warehouse_limits == {"snowflake": 20, "postgres": 8, "sqlite": 1}
+
+
+@pytest.mark.parametrize("execution, expected", [
+    ({"max_workers": 0}, "c.yml: execution.max_workers: Input should be greater than or equal to 1"),
+    ({"max_workers": 65}, "c.yml: execution.max_workers: Input should be less than or equal to 64"),
+    ({"batch_size": 0}, "c.yml: execution.batch_size: Input should be greater than or equal to 1"),
+    ({"queue_size": 5}, "c.yml: execution.queue_size: Input should be greater than or equal to 10"),
+    ({"max_worker": 2}, "c.yml: execution.max_worker: unknown key 'max_worker' (did you mean 'max_workers'?)"),
+    ({"warehouse_limits": {"postgres": 0}}, "c.yml: execution.warehouse_limits: Value error, limit for 'postgres' must be at least 1, got 0"
+     .replace("Value error, ", "")),
+])
+def test_execution_errors_name_the_field(execution, expected):
+    assert error_of({"source": SQLITE, "execution": execution}) == expected
+
+
+def test_max_workers_above_four_times_cpus_quotes_both_numbers():
+    cpus = os.cpu_count() or 1
+    too_many = 4 * cpus + 1
+    if too_many > 64:
+        pytest.fail("machine has more than 16 CPUs; pick a smaller value")
+    message = error_of({"source": SQLITE, "execution": {"max_workers": too_many}})
+    assert f"max_workers {too_many} exceeds 4 x CPU count ({4 * cpus}" in message
+
+
+def test_selection_errors_point_at_the_entry():
+    tables = [{"table": "a"}, {"table": "b"}, {"pattern": "(", "pattern_type": "regex"}]
+    message = error_of({"source": SQLITE, "profiling": {"tables": tables}})
+    assert message.startswith("c.yml: profiling.tables[2].pattern: invalid regex '('")
+
+
+def test_selection_naming_a_missing_source():
+    message = error_of({"sources": {"wh": SQLITE}, "profiling": {"tables": [{"table": "a", "source": "nope"}]}})
+    assert message == "c.yml: profiling.tables[0].source: unknown source 'nope'; defined: wh"
+
+
+def test_unknown_top_level_section_gets_a_hint():
+    assert error_of({"source": SQLITE, "profilling": {}}) == \
+        "c.yml: profilling: unknown key 'profilling' (did you mean 'profiling'?)"
+
+
+def test_unknown_warehouse_type():
+    assert error_of({"source": {"type": "oracle", "host": "h"}}).startswith("c.yml: source.type: Input should be")
+
+
+def test_env_substitution_and_defaults(monkeypatch):
+    monkeypatch.setenv("BASELINR_TEST_HOST", "db.example")
+    monkeypatch.delenv("BASELINR_TEST_PORT", raising=False)
+    config = parse_config({"source": {"type": "postgres", "host": "${BASELINR_TEST_HOST}",
+                                      "port": "${BASELINR_TEST_PORT:-5433}"}})
+    assert config.source.host == "db.example"
+    assert config.source.port == 5433
+    assert config.public_connection("postgres") == {"type": "postgres", "host": "${BASELINR_TEST_HOST}",
+                                                    "port": "${BASELINR_TEST_PORT:-5433}"}
+
+
+def test_unset_variable_is_a_clear_error(monkeypatch):
+    monkeypatch.delenv("BASELINR_TEST_UNSET", raising=False)
+    assert error_of({"source": {"type": "postgres", "host": "h", "password": "${BASELINR_TEST_UNSET}"}}) == \
+        "c.yml: source.password: environment variable BASELINR_TEST_UNSET is not set " \
+        "(export it, or write ${BASELINR_TEST_UNSET:-default})"
+
+
+def test_public_connection_drops_secrets():
+    config = parse_config({"source": {"type": "postgres", "host": "h", "password": "hunter2",
+                                      "extra_params": {"sslmode": "require", "api_key": "k", "token": "t"}}})
+    public = config.public_connection("postgres")
+    assert public == {"type": "postgres", "host": "h", "extra_params": {"sslmode": "require"}}
+    assert "hunter2" not in repr(config)
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(ConfigError, match=r"nope.yml: config file not found$"):
+        load_config(tmp_path / "nope.yml")
+    bad = tmp_path / "bad.yml"
+    bad.write_text("source:\n  type: sqlite\n   filepath: [x\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(bad)
+    assert "invalid YAML at line 3" in str(info.value)
+
+
+def test_sources_map_names_warehouses():
+    config = parse_config({"sources": {"wh1": SQLITE, "wh2": {"type": "postgres", "host": "h"}},
+                           "profiling": {"tables": [{"table": "a", "source": "wh2"}]}})
+    assert sorted(config.warehouses) == ["wh1", "wh2"]
+    assert config.warehouse_for(config.profiling.tables[0]) == "wh2"
