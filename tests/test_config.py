@@ -117,3 +117,10 @@ def test_sources_map_names_warehouses():
                            "profiling": {"tables": [{"table": "a", "source": "wh2"}]}})
     assert sorted(config.warehouses) == ["wh1", "wh2"]
     assert config.warehouse_for(config.profiling.tables[0]) == "wh2"
+
+
+def test_config_reference_matches_the_models():
+    from baselinr.config.reference import OUTPUT, render
+
+    assert OUTPUT.read_text(encoding="utf-8") == render(), \
+        "docs/config-reference.md is stale: run python -m baselinr.config.reference"

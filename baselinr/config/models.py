@@ -36,14 +36,14 @@ class ConnectionConfig(StrictModel):
 
     type: WarehouseType
     name: str | None = Field(None, description="Warehouse name used in task ids; defaults to the type.")
-    host: str | None = None
+    host: str | None = Field(None, description="Server host; the account for snowflake.")
     port: int | None = None
-    database: str | None = None
+    database: str | None = Field(None, description="Database; the project for bigquery.")
     username: str | None = None
-    password: SecretStr | None = None
-    schema_: str | None = Field(None, alias="schema")
+    password: SecretStr | None = Field(None, description="Never written to plans, logs, state or events.")
+    schema_: str | None = Field(None, alias="schema", description="Default schema (main for SQLite/DuckDB, public for PostgreSQL).")
     filepath: str | None = Field(None, description="Database file for sqlite/duckdb (relative to the working directory).")
-    extra_params: dict[str, Any] = Field(default_factory=dict)
+    extra_params: dict[str, Any] = Field(default_factory=dict, description="Driver URL query parameters (sslmode, warehouse, role...).")
 
     @model_validator(mode="after")
     def _needs_location(self) -> "ConnectionConfig":
@@ -68,25 +68,26 @@ class StorageConfig(StrictModel):
     connection: ConnectionConfig = Field(default_factory=_default_storage_connection)
     results_table: str = "baselinr_results"
     runs_table: str = "baselinr_runs"
-    create_tables: bool = True
+    create_tables: bool = Field(True, description="Create the results, runs and state tables when missing.")
 
 
 class TableSelection(StrictModel):
     """One entry of ``profiling.tables``: an explicit table, a pattern, or a whole schema."""
 
-    table: str | None = None
-    schema_: str | None = Field(None, alias="schema")
+    table: str | None = Field(None, description="An explicit table (or view) name.")
+    schema_: str | None = Field(None, alias="schema", description="Schema to look in (default: the warehouse's).")
     source: str | None = Field(None, description="Warehouse name (from `sources`) this selection reads.")
     pattern_type: Literal["glob", "regex"] = "glob"
-    pattern: str | None = None
-    select_schema: bool = False
-    exclude_patterns: list[str] = Field(default_factory=list)
-    table_types: list[Literal["table", "view", "materialized_view"]] | None = None
+    pattern: str | None = Field(None, description="Glob (or regex) matched against table names.")
+    select_schema: bool = Field(False, description="Select every table of `schema`.")
+    exclude_patterns: list[str] = Field(default_factory=list, description="Globs (regex with pattern_type regex) of tables to leave out.")
+    table_types: list[Literal["table", "view", "materialized_view"]] | None = Field(
+        None, description="Kinds a pattern or schema selection matches (default: all).")
     columns: list[str] | None = Field(None, description="Column globs to include (default: all).")
     exclude_columns: list[str] = Field(default_factory=list)
-    metrics: list[str] | None = None
-    compute_histograms: bool | None = None
-    histogram_bins: int | None = Field(None, ge=1, le=1000)
+    metrics: list[str] | None = Field(None, description="Overrides profiling.metrics for these tables.")
+    compute_histograms: bool | None = Field(None, description="Overrides profiling.compute_histograms.")
+    histogram_bins: int | None = Field(None, ge=1, le=1000, description="Overrides profiling.histogram_bins.")
     depends_on: list[str] = Field(default_factory=list, description="Tables ('schema.table' or 'warehouse.schema.table') profiled first.")
 
     @model_validator(mode="after")
@@ -139,10 +140,10 @@ class ProfilingConfig(StrictModel):
 class ExecutionConfig(StrictModel):
     """Parallelism is opt-in: the default ``max_workers=1`` runs sequentially."""
 
-    max_workers: int = Field(1, ge=1, le=64)
-    batch_size: int = Field(10, ge=1, le=100)
-    queue_size: int = Field(100, ge=10, le=1000)
-    warehouse_limits: dict[str, int] = Field(default_factory=dict)
+    max_workers: int = Field(1, ge=1, le=64, description="Tables profiled at once; 1 = sequential. At most 4 x CPUs.")
+    batch_size: int = Field(10, ge=1, le=100, description="Tables per plan batch.")
+    queue_size: int = Field(100, ge=10, le=1000, description="Tasks queued ahead of the workers.")
+    warehouse_limits: dict[str, int] = Field(default_factory=dict, description="Cap per warehouse name or type (never above max_workers).")
 
     @field_validator("max_workers")
     @classmethod
@@ -172,9 +173,9 @@ class RetryConfig(StrictModel):
 
 
 class MonitoringConfig(StrictModel):
-    enable_metrics: bool = False
+    enable_metrics: bool = Field(False, description="Serve Prometheus metrics over HTTP during runs.")
     port: int = Field(9753, ge=1, le=65535)
-    keep_alive: bool = False
+    keep_alive: bool = Field(False, description="Keep serving metrics after the run ends (until Ctrl-C).")
 
 
 class HookConfig(StrictModel):
@@ -209,9 +210,9 @@ class HooksConfig(StrictModel):
 class BaselinrConfig(StrictModel):
     """The whole job spec. Use ``baselinr.config.load_config`` to read one from a file."""
 
-    environment: str = "development"
-    source: ConnectionConfig | None = None
-    sources: dict[str, ConnectionConfig] = Field(default_factory=dict)
+    environment: str = Field("development", description="Recorded with every run and result.")
+    source: ConnectionConfig | None = Field(None, description="The one warehouse to profile.")
+    sources: dict[str, ConnectionConfig] = Field(default_factory=dict, description="Several warehouses by name (instead of `source`).")
     storage: StorageConfig = Field(default_factory=StorageConfig)
     profiling: ProfilingConfig = Field(default_factory=ProfilingConfig)
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
