@@ -31,14 +31,39 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Options shared by commands that execute work (apply, resume, profile): logging and metrics."""
-    func = click.option("--metrics-file", type=click.Path(dir_okay=False),
-                        help="Write Prometheus text metrics here when the run ends.")(func)
-    func = click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
-                        show_default=True)(func)
-    func = click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
-                        help="json: one JSON object per line on stderr.")(func)
-    return func
+    """Options shared by commands that execute work (apply, resume, profile): logging and metrics.
+
+    The command receives ``log_format``, ``log_level`` and ``metrics_file`` (pass the latter to
+    ``build_event_bus(..., metrics_file=...)``). Logging is configured before the command runs.
+    After it returns (or exits), a metrics server kept alive by ``monitoring.keep_alive`` is
+    served until Ctrl-C; the command's exit code is kept. An interrupted run does not wait.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, log_format: str, log_level: str, metrics_file: str | None, **kwargs: Any) -> Any:
+        from baselinr.utils.logging import configure_logging
+        from baselinr.utils.metrics import serve_kept_alive_until_interrupt
+
+        configure_logging(log_format, log_level)  # type: ignore[arg-type] - click.Choice checked it
+        interrupted = False
+        try:
+            return func(*args, log_format=log_format, log_level=log_level, metrics_file=metrics_file, **kwargs)
+        except KeyboardInterrupt:
+            interrupted = True
+            raise
+        except SystemExit as exc:
+            interrupted = exc.code == 130
+            raise
+        finally:
+            serve_kept_alive_until_interrupt(wait=not interrupted)
+
+    wrapper = click.option("--metrics-file", type=click.Path(dir_okay=False),
+                           help="Write Prometheus text metrics here when the run ends (node-exporter textfile).")(wrapper)
+    wrapper = click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
+                           show_default=True, help="debug adds worker_started, profiling_started, batch_started.")(wrapper)
+    wrapper = click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+                           help="json: one JSON object per line on stderr.")(wrapper)
+    return wrapper
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -1,6 +1,9 @@
 """A thread-safe event bus. The runner emits; logging, metrics and user hooks subscribe.
 
 A subscriber that raises is logged and never breaks the run or the other subscribers.
+Event metadata is scrubbed of secrets (``baselinr.utils.logging.scrub``) before any subscriber
+sees it. ``close()`` ends a run's delivery: subscribers that have a ``close()`` (hooks with a
+sender thread, the metrics) flush and release there.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Protocol
+
+from baselinr.utils.logging import scrub
 
 logger = logging.getLogger("baselinr.events")
 
@@ -44,12 +49,14 @@ class EventBus:
     """Delivers each event to every subscriber in registration order, under one lock.
 
     The lock keeps per-subscriber delivery order identical to emission order across worker
-    threads, so a hook sees a task's events in the order they happened.
+    threads, so a hook sees a task's events in the order they happened. Subscribers must be
+    quick (slow hooks hand events to their own sender thread) because emitters wait on it.
     """
 
     def __init__(self) -> None:
         self._subscribers: list[Subscriber | Callable[[BaseEvent], None]] = []
         self._lock = threading.RLock()
+        self._closed = False
 
     def register(self, subscriber: Subscriber | Callable[[BaseEvent], None]) -> None:
         with self._lock:
@@ -57,7 +64,7 @@ class EventBus:
 
     def emit(self, event_type: str, **metadata: Any) -> BaseEvent:
         """Build and deliver an event; returns it."""
-        event = BaseEvent(event_type=event_type, metadata=metadata)
+        event = BaseEvent(event_type=event_type, metadata=scrub(metadata))
         with self._lock:
             for sub in self._subscribers:
                 try:
@@ -65,6 +72,30 @@ class EventBus:
                 except Exception as exc:  # noqa: BLE001 - a broken hook must not break the run
                     logger.warning("event hook %s failed on %s: %s", _name(sub), event_type, exc)
         return event
+
+    def close(self) -> None:
+        """Close every subscriber that has ``close()``, in registration order; idempotent.
+
+        Call once when the run ends (also on failure or Ctrl-C): it flushes queued hook events,
+        writes the metrics file and resets the gauges. A subscriber whose close raises is logged.
+        """
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            for sub in self._subscribers:
+                close = getattr(sub, "close", None)
+                if callable(close):
+                    try:
+                        close()
+                    except Exception as exc:  # noqa: BLE001 - one broken hook must not stop the others closing
+                        logger.warning("event hook %s failed to close: %s", _name(sub), exc)
+
+    def __enter__(self) -> "EventBus":
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
 
 def _name(sub: Any) -> str:
