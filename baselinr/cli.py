@@ -14,6 +14,9 @@ import click
 
 from baselinr import __version__
 from baselinr.errors import BaselinrError
+import planner
+from baselinr.config import load_config
+from baselinr.connectors import gather_catalog
 
 
 def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -70,6 +73,49 @@ def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
 @click.version_option(__version__, prog_name="baselinr")
 def main() -> None:
     """Profile SQL warehouse tables from a reviewable, resumable execution plan."""
+
+
+@main.command("plan")
+@click.option("-c", "--config", "config_path", required=True, type=click.Path(dir_okay=False),
+              help="The config file (YAML).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the plan JSON here instead of stdout.")
+@click.option("--format", "fmt", type=click.Choice(["json", "text"]), default=None,
+              help="json (default): the plan; text: a review table per warehouse. With --compare: the diff's form.")
+@click.option("--compare", "old_path", type=click.Path(dir_okay=False),
+              help="Print the diff from OLD.json to a fresh compile instead: exit 0 no change, 1 changed.")
+@handle_errors
+def plan_command(config_path: str, output: str | None, fmt: str | None, old_path: str | None) -> None:
+    """Compile the config into a plan; nothing is profiled. The plan JSON goes to stdout."""
+    old = planner.load_plan(old_path) if old_path else None
+    config = load_config(config_path)
+    plan = planner.compile(config, gather_catalog(config))
+    if output:
+        planner.write_plan(plan, output)
+    click.echo(planner.summary_line(plan), err=True)
+    for warning in plan.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if old is not None:
+        _emit_diff(planner.diff(old, plan), as_json=fmt == "json")
+    elif fmt == "text":
+        click.echo(planner.render_plan_text(plan), nl=False)
+    elif not output:
+        click.echo(planner.dumps_plan(plan), nl=False)
+
+
+@main.command("diff")
+@click.argument("old_path", type=click.Path(dir_okay=False))
+@click.argument("new_path", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the diff as JSON.")
+@handle_errors
+def diff_command(old_path: str, new_path: str, as_json: bool) -> None:
+    """Show what changed between two plans: exit 0 same, 1 changed, 2 bad input."""
+    _emit_diff(planner.diff(planner.load_plan(old_path), planner.load_plan(new_path)), as_json)
+
+
+def _emit_diff(result: planner.PlanDiff, as_json: bool) -> None:
+    """Print a plan diff on stdout and exit like diff(1): 0 no change, 1 changed."""
+    click.echo(planner.dumps_diff(result) if as_json else planner.render_diff_text(result), nl=False)
+    sys.exit(1 if result.has_changes else 0)
 
 
 if __name__ == "__main__":

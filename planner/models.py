@@ -89,7 +89,13 @@ class Plan(PlanModel):
     summary: dict[str, WarehouseSummary]
 
     def task(self, task_id: str) -> TaskSpec:
-        return self._by_id()[task_id]
+        """The task with this id (KeyError if none); O(1) after the first call for the same plan."""
+        global _last_index
+        # Kept outside the model: a private attribute would take part in == and survive model_copy.
+        index = _last_index
+        if index[0] is not self.tasks:
+            index = _last_index = (self.tasks, {t.id: t for t in self.tasks})
+        return index[1][task_id]
 
-    def _by_id(self) -> dict[str, TaskSpec]:
-        return {t.id: t for t in self.tasks}
+
+_last_index: tuple[tuple[TaskSpec, ...], dict[str, TaskSpec]] = ((), {})
