@@ -1,0 +1,97 @@
+"""Executes one task: connect, note the backend pid, check the plan is not stale, profile, retry.
+
+Runs in a worker thread (or the calling thread when sequential). It never writes run state:
+it returns a ``TaskOutcome`` and reports the backend pid through ``on_backend_pid``; the
+runner's main loop is the one writer.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Callable
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection, Engine
+
+from baselinr.config.models import RetryConfig
+from baselinr.connectors import inspect_table
+from baselinr.errors import StalePlanError
+from baselinr.events import bus as ev
+from baselinr.events.bus import EventBus
+from baselinr.profiling import profile_table
+from baselinr.profiling.result import ProfilingResult
+from baselinr.runner.failures import as_task_error, backoff_seconds, max_attempts
+from baselinr.runner.outcome import TaskOutcome
+from baselinr.runner.state import utcnow
+from planner.models import TaskSpec
+
+BackendPidCallback = Callable[[str, int], None]
+
+
+def application_name(run_id: str) -> str:
+    """PostgreSQL ``application_name`` of a run's connections: lets resume find its orphans."""
+    return f"baselinr:{run_id}"[:63]
+
+
+def stale_reason(conn: Connection, task: TaskSpec) -> str | None:
+    """Why the table no longer matches the plan, or None when it still does."""
+    current = inspect_table(conn, task.warehouse, task.schema_, task.table)
+    if current is None:
+        return "table gone"
+    if current.fingerprint == task.fingerprint:
+        return None
+    now = {c.name: c.type for c in current.columns}
+    changes = [f"column {c.name} dropped" if c.name not in now else f"column {c.name} {c.type} -> {now[c.name]}"
+               for c in task.columns if now.get(c.name) != c.type]
+    return "; ".join(changes) or "columns added or changed"
+
+
+class TaskExecutor:
+    """Profiles tasks against their warehouses' engines, retrying transient failures."""
+
+    def __init__(self, run_id: str, engines: dict[str, Engine], retry: RetryConfig, secrets: list[str],
+                 event_bus: EventBus, on_backend_pid: BackendPidCallback | None = None,
+                 stop: threading.Event | None = None) -> None:
+        self.run_id, self.engines, self.retry, self.secrets = run_id, engines, retry, secrets
+        self.bus, self.on_backend_pid = event_bus, on_backend_pid
+        self.stop = stop or threading.Event()
+
+    def execute(self, task: TaskSpec) -> TaskOutcome:
+        """Run the task to its final outcome (never raises for a task failure)."""
+        started = utcnow()
+        table = f"{task.schema_}.{task.table}"
+        attempts, attempt = max_attempts(self.retry), 0
+        while True:
+            attempt += 1
+            self.bus.emit(ev.PROFILING_STARTED, table=table, warehouse=task.warehouse, attempt=attempt)
+            try:
+                result = self._attempt(task)
+            except Exception as exc:  # noqa: BLE001 - every failure becomes this task's outcome
+                error = as_task_error(exc, self.secrets)
+                will_retry = error.transient and attempt < attempts and not self.stop.is_set()
+                self.bus.emit(ev.PROFILING_FAILED, table=table, warehouse=task.warehouse, error=str(error),
+                              error_type=error.error_type, attempt=attempt, will_retry=will_retry)
+                if will_retry and not self.stop.wait(backoff_seconds(self.retry, attempt)):
+                    continue
+                self.bus.emit(ev.TABLE_PROFILING_FAILED, table=table, warehouse=task.warehouse, error=str(error),
+                              error_type=error.error_type)
+                return TaskOutcome(task_id=task.id, succeeded=False, attempts=attempt, started_at=started,
+                                   finished_at=utcnow(), error_type=error.error_type, error_message=str(error))
+            self.bus.emit(ev.PROFILING_COMPLETED, table=table, warehouse=task.warehouse, row_count=result.row_count,
+                          column_count=len(result.columns), duration_seconds=result.duration_seconds)
+            return TaskOutcome(task_id=task.id, succeeded=True, attempts=attempt, started_at=started,
+                               finished_at=utcnow(), result=result)
+
+    def _attempt(self, task: TaskSpec) -> ProfilingResult:
+        with self.engines[task.warehouse].connect() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(select(func.set_config("application_name", application_name(self.run_id), False)))
+                pid = conn.execute(select(func.pg_backend_pid())).scalar_one()
+                conn.commit()
+                if self.on_backend_pid is not None:
+                    self.on_backend_pid(task.id, pid)
+            reason = stale_reason(conn, task)
+            if reason is not None:
+                raise StalePlanError(f"stale plan: {task.id} changed since the plan ({reason}); re-run baselinr plan",
+                                     error_type="StalePlanError")
+            return profile_table(conn, task)

@@ -1,0 +1,90 @@
+"""All human output of a run, on stderr: live progress (TTY only), resume reasons, final summary."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter, defaultdict
+from typing import TextIO
+
+from baselinr.runner.outcome import TaskStatus
+from baselinr.runner.summary import RunSummary
+
+PROGRESS_INTERVAL_S = 0.25
+
+
+class Reporter:
+    """Writes to ``stream`` (stderr by default); progress lines only when it is a terminal."""
+
+    def __init__(self, stream: TextIO | None = None, progress: bool | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.progress = self.stream.isatty() if progress is None else progress
+        self._total = 0
+        self._start = time.monotonic()
+        self._last = 0.0
+        self._counts: dict[str, Counter[str]] = defaultdict(Counter)
+
+    def _line(self, text: str) -> None:
+        if self.progress:
+            self.stream.write("\r\033[K")
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def note(self, text: str) -> None:
+        self._line(text)
+
+    def explain(self, run_id: str, reasons: dict[str, str]) -> None:
+        """Say what a resume will re-run and why, one task per line."""
+        self._line(f"resuming run {run_id}: {len(reasons)} task(s) to run")
+        for task_id, reason in reasons.items():
+            self._line(f"  {task_id}: {reason}")
+
+    def run_started(self, run_id: str, total: int, max_workers: int) -> None:
+        self._total, self._start = total, time.monotonic()
+        self._line(f"run {run_id}: {total} task(s), max_workers={max_workers}")
+
+    def task_changed(self, warehouse: str, status: TaskStatus, previous: TaskStatus | None = None) -> None:
+        """Count a task entering ``status`` (leaving ``previous``) and refresh the progress line."""
+        if previous is not None:
+            self._counts[warehouse][previous] -= 1
+        self._counts[warehouse][status] += 1
+        self._progress()
+
+    def task_failed(self, task_id: str, message: str) -> None:
+        self._line(f"failed: {task_id}: {message}")
+
+    def _progress(self) -> None:
+        now = time.monotonic()
+        if not self.progress or now - self._last < PROGRESS_INTERVAL_S:
+            return
+        self._last = now
+        finished = sum(c[s] for c in self._counts.values() for s in TaskStatus if s not in (TaskStatus.RUNNING,))
+        rate = finished / max(now - self._start, 1e-9)
+        eta = f"{(self._total - finished) / rate:.0f}s" if rate > 0 else "?"
+        parts = [f"{w}: {c[TaskStatus.SUCCEEDED]} done, {c[TaskStatus.FAILED]} failed, {c[TaskStatus.RUNNING]} running"
+                 for w, c in sorted(self._counts.items())]
+        self.stream.write(f"\r\033[K{finished}/{self._total} | {' | '.join(parts)} | {rate:.1f}/s | ETA {eta}")
+        self.stream.flush()
+
+    def summary(self, summary: RunSummary) -> None:
+        """The final table: one line per status with its count, then what to do next."""
+        self._line(f"run {summary.run_id} {summary.status} in {summary.duration_seconds:.1f}s")
+        width = max(len(s) for s in TaskStatus)
+        for status in TaskStatus:
+            if summary.counts.get(status):
+                self._line(f"  {status:<{width}}  {summary.counts[status]:>6}")
+        self._line(f"  {'total':<{width}}  {summary.total:>6}")
+        for task_id, message in summary.problems:
+            self._line(f"  {task_id}: {message}")
+        if summary.exit_code != 0:
+            self._line(f"run `baselinr resume {summary.run_id}` to re-run what did not succeed")
+
+
+class SilentReporter(Reporter):
+    """Discards everything (library use, benchmarks)."""
+
+    def _line(self, text: str) -> None:
+        return None
+
+    def _progress(self) -> None:
+        return None
