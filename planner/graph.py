@@ -13,15 +13,16 @@ from typing import Iterable, Mapping, Sequence
 
 import networkx as nx
 
-from baselinr.config.models import FILE_WAREHOUSES, ExecutionConfig
+from baselinr.config.models import ExecutionConfig
 from baselinr.errors import PlanError
 from planner.models import Batch, TaskSpec
 
 logger = logging.getLogger("baselinr.planner")
 
 # Built-in concurrency per warehouse type when warehouse_limits says nothing; a type not listed
-# gets max_workers. File databases serialise access, hence 1.
-DEFAULT_CAPS = {"snowflake": 20, "postgres": 8, "mysql": 8, "redshift": 10, "bigquery": 15, "sqlite": 1, "duckdb": 1}
+# (duckdb included: one process reads it in parallel) gets max_workers. SQLite serialises
+# access to its file, hence 1 (docs/parallelism.md explains each figure).
+DEFAULT_CAPS = {"snowflake": 20, "postgres": 8, "mysql": 8, "redshift": 10, "bigquery": 15, "sqlite": 1}
 
 
 def dependency_graph(edges: Iterable[tuple[str, Sequence[str]]]) -> nx.DiGraph:
@@ -74,9 +75,9 @@ def warehouse_cap(name: str, type_: str, execution: ExecutionConfig) -> int:
     """warehouse_limits by name, then by type, else DEFAULT_CAPS by type, else max_workers; never above max_workers."""
     limits = execution.warehouse_limits
     explicit = limits.get(name, limits.get(type_))
-    if explicit is None and type_ in FILE_WAREHOUSES and execution.max_workers > 1:
-        logger.warning("warehouse %r is %s, which serialises access: it runs one task at a time although "
+    if explicit is None and type_ == "sqlite" and execution.max_workers > 1:
+        logger.warning("warehouse %r is SQLite, which serialises access: it runs one task at a time although "
                        "max_workers is %d (set execution.warehouse_limits.%s to override)",
-                       name, type_, execution.max_workers, name)
+                       name, execution.max_workers, name)
     cap = explicit if explicit is not None else DEFAULT_CAPS.get(type_, execution.max_workers)
     return min(cap, execution.max_workers)
