@@ -1,0 +1,150 @@
+"""Which aggregates profile a column, and how metrics are derived from their values.
+
+A column contributes ``Item``s (one labelled aggregate expression each) to the fused query of
+its table; metrics are then computed from the raw aggregate values. Which metrics apply is
+decided by the column's category (SQLAlchemy type classes, see ``connectors.catalog``):
+
+- every column: count, null_count, null_ratio, distinct_count, unique_ratio;
+- integer/float/decimal: min, max, mean, stddev, histogram;
+- columns that can hold NaN/±Infinity (floats; PostgreSQL numeric): nan_count, inf_count, and
+  those values are kept out of every other statistic (distinct, unique_ratio, min...);
+- string: min, max, min_length, max_length, avg_length (lengths in characters, of the text form);
+- temporal: min, max; boolean: mean (the ratio of true values).
+
+unique_ratio is distinct values / non-null (for floats: finite) values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import case, func, not_
+from sqlalchemy.sql.elements import ColumnElement
+
+from baselinr.connectors.catalog import ColumnInfo
+from baselinr.profiling.dialects import Flavor
+
+NUMERIC = frozenset({"integer", "float", "decimal"})
+BASE_METRICS = ("count", "null_count", "null_ratio", "distinct_count", "unique_ratio")
+_BY_CATEGORY = {
+    "integer": ("min", "max", "mean", "stddev", "histogram"),
+    "float": ("min", "max", "mean", "stddev", "histogram"),
+    "decimal": ("min", "max", "mean", "stddev", "histogram"),
+    "string": ("min", "max", "min_length", "max_length", "avg_length"),
+    "temporal": ("min", "max"),
+    "boolean": ("mean",),
+}
+ROWS = (-1, "rows")
+
+
+@dataclass(frozen=True)
+class Item:
+    """One aggregate of the fused select; ``key`` is (column index, aggregate name)."""
+
+    key: tuple[int, str]
+    expr: ColumnElement
+
+
+@dataclass(frozen=True)
+class ColumnPlan:
+    """What to compute for one column: its metrics, aggregates and value expression."""
+
+    index: int
+    info: ColumnInfo
+    metrics: tuple[str, ...]
+    items: tuple[Item, ...]
+    value: ColumnElement  # the column with NaN/±Infinity turned into NULL
+    special: bool  # the column can hold NaN/±Infinity
+
+    @property
+    def valid_key(self) -> str:
+        return valid_key(self.special)
+
+    def needs(self, metric: str) -> tuple[str, ...]:
+        return needs(metric, self.special)
+
+
+def valid_key(special: bool) -> str:
+    """Aggregate counting the values statistics are computed over (non-null, and finite)."""
+    return "valid" if special else "nonnull"
+
+
+def needs(metric: str, special: bool) -> tuple[str, ...]:
+    """Raw aggregates a metric is derived from."""
+    if metric == "count":
+        return ()
+    if metric in ("null_count", "null_ratio"):
+        return ("nonnull",)
+    if metric == "distinct_count":
+        return ("distinct",)
+    if metric == "unique_ratio":
+        return ("distinct", valid_key(special))
+    if metric == "histogram":
+        return ("min", "max", valid_key(special))
+    if metric in ("nan_count", "inf_count"):
+        return (metric[:3],)
+    return (metric,)
+
+
+def plan_column(flavor: Flavor, index: int, info: ColumnInfo, col: ColumnElement, metrics: tuple[str, ...],
+                histograms: bool) -> ColumnPlan:
+    """The metrics of ``metrics`` that apply to the column, and the aggregates they need."""
+    applicable = set(BASE_METRICS) | set(_BY_CATEGORY.get(info.category, ()))
+    nan, inf = flavor.nan_values(info.category), flavor.inf_values(info.category)
+    if info.category == "float" or nan or inf:
+        applicable |= {"nan_count", "inf_count"}
+    if not histograms:
+        applicable.discard("histogram")
+    chosen = tuple(m for m in metrics if m in applicable)
+    special = bool(nan or inf)
+    value = case((not_(col.in_(nan + inf)), col)) if special else col
+    exprs: dict[str, ColumnElement] = {
+        "nonnull": func.count(col),
+        "valid": func.count(value),
+        "distinct": func.count(_distinct_operand(flavor, info.category, value).distinct()),
+        "min": func.min(value),
+        "max": func.max(value),
+        "mean": flavor.true_ratio(col) if info.category == "boolean" else func.avg(value),
+        "stddev": flavor.stddev(value),
+        "min_length": func.min(flavor.char_length(col)),
+        "max_length": func.max(flavor.char_length(col)),
+        "avg_length": func.avg(flavor.char_length(col)),
+    }
+    # A column that cannot hold NaN (or Infinity) has a count of 0 by construction: no aggregate.
+    if nan:
+        exprs["nan"] = func.count(case((col.in_(nan), 1)))
+    if inf:
+        exprs["inf"] = func.count(case((col.in_(inf), 1)))
+    wanted = dict.fromkeys(agg for m in chosen for agg in needs(m, special) if agg in exprs)
+    items = tuple(Item((index, agg), exprs[agg]) for agg in wanted)
+    return ColumnPlan(index, info, chosen, items, value, special)
+
+
+def _distinct_operand(flavor: Flavor, category: str, value: ColumnElement) -> ColumnElement:
+    # Types outside the known families may lack equality (json, xml, point): compare text forms.
+    return flavor.as_text(value) if category == "other" else value
+
+
+def ratio(part: int | None, whole: int | None) -> float | None:
+    """part / whole, None when the whole is empty or unknown (ratios of an empty table)."""
+    if part is None or not whole:
+        return None
+    return part / whole
+
+
+def base_value(plan: ColumnPlan, metric: str, raw: dict[str, Any], row_count: int) -> Any:
+    """A metric other than histogram from the raw aggregates (all present in ``raw``)."""
+    if metric == "count":
+        return row_count
+    if metric == "null_count":
+        return row_count - raw["nonnull"]
+    if metric == "null_ratio":
+        return ratio(row_count - raw["nonnull"], row_count)
+    if metric == "distinct_count":
+        return raw["distinct"]
+    if metric == "unique_ratio":
+        return ratio(raw["distinct"], raw[plan.valid_key])
+    if metric in ("nan_count", "inf_count"):
+        return raw.get(metric[:3], 0)
+    return raw[metric]

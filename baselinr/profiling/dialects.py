@@ -1,0 +1,95 @@
+"""What differs between databases when profiling: functions, special float values, recovery.
+
+Everything here builds SQLAlchemy Core expressions (identifiers quoted by SQLAlchemy); no SQL
+text is assembled by hand. One ``Flavor`` per call of ``profile_table``, from
+``conn.dialect.name``; unknown dialects get the ANSI choices (``stddev_samp``, CAST to text,
+savepoints), which fit PostgreSQL-like warehouses (Redshift, Snowflake, BigQuery).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy import Float, Integer, Numeric, Text, cast, column, func, literal, table
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.expression import TableClause
+
+from baselinr.profiling import sqlite_functions
+
+Recovery = Literal["none", "savepoint", "rollback"]
+# Databases whose FLOAT cannot hold NaN/±Infinity at all (MySQL refuses them on insert).
+_NO_SPECIAL_FLOATS = frozenset({"mysql", "mariadb"})
+
+
+@dataclass(frozen=True)
+class Flavor:
+    """Per-dialect expression builders. ``name`` is ``conn.dialect.name``."""
+
+    name: str
+    server_version: tuple[int, ...] = ()
+
+    @classmethod
+    def of(cls, conn: Connection) -> "Flavor":
+        return cls(conn.dialect.name, tuple(conn.dialect.server_version_info or ()))
+
+    @property
+    def recovery(self) -> Recovery:
+        """How to keep using the connection after a statement failed.
+
+        SQLite: a failed SELECT leaves the transaction usable (and pysqlite's SAVEPOINT handling
+        is unreliable). PostgreSQL aborts the whole transaction, so each statement runs in a
+        SAVEPOINT. DuckDB aborts too but has no savepoints: roll back (profiling only reads).
+        """
+        if self.name == "sqlite":
+            return "none"
+        if self.name == "duckdb":
+            return "rollback"
+        return "savepoint"
+
+    def prepare(self, conn: Connection) -> None:
+        """Per-connection setup before profiling (SQLite: register the stddev aggregate)."""
+        if self.name == "sqlite":
+            sqlite_functions.register(conn.connection.driver_connection)
+
+    def source(self, schema: str, name: str, columns: list[str]) -> TableClause:
+        """The table to read; SQLite's schema ``main`` is written without a qualifier."""
+        sa_schema = None if self.name == "sqlite" and schema == "main" else schema
+        return table(name, *(column(c) for c in columns), schema=sa_schema)
+
+    def stddev(self, value: ColumnElement) -> ColumnElement:
+        if self.name == "sqlite":
+            return getattr(func, sqlite_functions.STDDEV_SAMP)(value)
+        return func.stddev_samp(value)
+
+    def as_text(self, value: ColumnElement) -> ColumnElement:
+        """The value as text: lengths of enums, DISTINCT of types without equality (json, xml, point)."""
+        return value if self.name == "sqlite" else cast(value, Text)
+
+    def char_length(self, value: ColumnElement) -> ColumnElement:
+        return func.char_length(self.as_text(value))
+
+    def true_ratio(self, value: ColumnElement) -> ColumnElement:
+        return func.avg(cast(value, Integer))
+
+    def nan_values(self, category: str) -> list[ColumnElement]:
+        """Literals equal to NaN in a column of ``category``; empty when NaN cannot be stored.
+
+        SQLite stores NaN as NULL, so it never holds one. PostgreSQL numeric holds 'NaN'.
+        """
+        if category == "float" and self.name not in _NO_SPECIAL_FLOATS and self.name != "sqlite":
+            return [literal(math.nan, Float)]
+        if category == "decimal" and self.name == "postgresql":
+            return [cast(literal("NaN"), Numeric)]
+        return []
+
+    def inf_values(self, category: str) -> list[ColumnElement]:
+        """Literals equal to +Infinity and -Infinity; empty when the column cannot hold them."""
+        if category == "float" and self.name not in _NO_SPECIAL_FLOATS:
+            return [literal(math.inf, Float), literal(-math.inf, Float)]
+        # numeric accepts ±Infinity from PostgreSQL 14 on; earlier servers reject the literal.
+        if category == "decimal" and self.name == "postgresql" and self.server_version[:1] >= (14,):
+            return [cast(literal("Infinity"), Numeric), cast(literal("-Infinity"), Numeric)]
+        return []

@@ -1,0 +1,102 @@
+"""Run many aggregates over one table in as few scans as possible, isolating failures.
+
+Items are fused into one ``SELECT agg1, agg2, ... FROM t`` per chunk of ``MAX_SELECT_ITEMS``
+(PostgreSQL caps a select list at 1664 entries; SQLite at 2000 result columns by default), so a
+table costs one scan per chunk. When a fused select fails:
+
+- errors of the connection or of the whole statement (lost connection; on PostgreSQL any
+  OperationalError: cancelled, lock timeout, out of memory) are re-raised as they are;
+- otherwise a probe ``SELECT count(*) FROM t`` (once per table) tells a broken table (missing,
+  no privilege: the probe's own error is raised) from a broken aggregate; the chunk is then
+  bisected until the failing items are alone, and each failing item gets the database's reason.
+
+The connection stays usable after a failure: see ``Flavor.recovery``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection, Row
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.sql import Select
+from sqlalchemy.sql.expression import TableClause
+
+from baselinr.profiling.aggregates import Item
+from baselinr.profiling.dialects import Flavor
+
+MAX_SELECT_ITEMS = 1500
+_REASON_CHARS = 300
+
+Key = tuple[int, str]
+
+
+class FusedRunner:
+    """Executes fused selects on one connection and table; counts the statements it reads with."""
+
+    def __init__(self, conn: Connection, flavor: Flavor, source: TableClause) -> None:
+        self.conn = conn
+        self.flavor = flavor
+        self.source = source
+        self.queries = 0  # data statements (SAVEPOINT bookkeeping is not counted)
+        self._table_ok = False
+
+    def run(self, items: list[Item]) -> tuple[dict[Key, Any], dict[Key, str]]:
+        """(value by item key, failure reason by item key) for every item."""
+        values: dict[Key, Any] = {}
+        errors: dict[Key, str] = {}
+        for chunk in _chunks(items, MAX_SELECT_ITEMS):
+            self._run(chunk, values, errors)
+        return values, errors
+
+    def _run(self, items: list[Item], values: dict[Key, Any], errors: dict[Key, str]) -> None:
+        stmt = select(*(item.expr.label(f"a{n}") for n, item in enumerate(items))).select_from(self.source)
+        try:
+            row = self._execute(stmt)
+        except DBAPIError as exc:
+            if self._whole_statement_error(exc):
+                raise
+            self._check_table()
+            if len(items) == 1:
+                errors[items[0].key] = reason(exc)
+                return
+            middle = len(items) // 2
+            self._run(items[:middle], values, errors)
+            self._run(items[middle:], values, errors)
+            return
+        self._table_ok = True
+        values.update(zip((item.key for item in items), row))
+
+    def _execute(self, stmt: Select) -> Row:
+        self.queries += 1
+        if self.flavor.recovery == "savepoint":
+            with self.conn.begin_nested():
+                return self.conn.execute(stmt).one()
+        try:
+            return self.conn.execute(stmt).one()
+        except DBAPIError:
+            if self.flavor.recovery == "rollback" and self.conn.in_transaction() and not self.conn.invalidated:
+                self.conn.rollback()
+            raise
+
+    def _whole_statement_error(self, exc: DBAPIError) -> bool:
+        return exc.connection_invalidated or (self.flavor.name == "postgresql" and isinstance(exc, OperationalError))
+
+    def _check_table(self) -> None:
+        """Raise the table's own error if even ``count(*)`` fails on it (at most once per table)."""
+        if not self._table_ok:
+            self._execute(select(func.count()).select_from(self.source))
+            self._table_ok = True
+
+
+def reason(exc: DBAPIError) -> str:
+    """The database's message, first line only (no SQL text, no parameters)."""
+    text = str(exc.orig if exc.orig is not None else exc).strip()
+    line = text.splitlines()[0] if text else type(exc.orig or exc).__name__
+    return line[:_REASON_CHARS]
+
+
+def _chunks(items: list[Item], size: int) -> Iterator[list[Item]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
