@@ -64,8 +64,9 @@ class EventBus:
 
     def emit(self, event_type: str, **metadata: Any) -> BaseEvent:
         """Build and deliver an event; returns it."""
-        event = BaseEvent(event_type=event_type, metadata=scrub(metadata))
-        with self._lock:
+        metadata = scrub(metadata)
+        with self._lock:  # stamped under the lock: timestamps never go backwards in delivery order
+            event = BaseEvent(event_type=event_type, metadata=metadata)
             for sub in self._subscribers:
                 try:
                     (sub.handle_event if hasattr(sub, "handle_event") else sub)(event)
