@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import sys
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
@@ -17,6 +17,10 @@ from baselinr.errors import BaselinrError
 import planner
 from baselinr.config import load_config
 from baselinr.connectors import gather_catalog
+
+if TYPE_CHECKING:
+    from baselinr.config import BaselinrConfig
+    from baselinr.runner import RunSummary
 
 
 def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -116,6 +120,99 @@ def _emit_diff(result: planner.PlanDiff, as_json: bool) -> None:
     """Print a plan diff on stdout and exit like diff(1): 0 no change, 1 changed."""
     click.echo(planner.dumps_diff(result) if as_json else planner.render_diff_text(result), nl=False)
     sys.exit(1 if result.has_changes else 0)
+
+
+# -- runner commands: apply, resume, status, profile -------------------------------------------
+
+def _execution_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """-c, --max-workers and --fail-fast, shared by apply, resume and profile."""
+    func = click.option("--fail-fast", is_flag=True, help="Stop starting tasks after the first failure.")(func)
+    func = click.option("--max-workers", type=click.IntRange(1, 64),
+                        help="Override the plan's max_workers (1 = sequential); caps never exceed it.")(func)
+    return _config_option(func)
+
+
+def _config_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False),
+                        help="Config for the storage database, credentials and retries "
+                             "(default: .baselinr/baselinr.db and ${VAR}s from the environment).")(func)
+
+
+def _optional_config(config_path: str | None) -> "BaselinrConfig | None":
+    return load_config(config_path) if config_path else None
+
+
+def _finish_run(run: Callable[[], "RunSummary | None"]) -> None:
+    """Run, then exit with the run's code: 0 all succeeded, 1 some did not (resumable), 130 Ctrl-C."""
+    try:
+        summary = run()
+    except KeyboardInterrupt:
+        click.echo("interrupted; state recorded: run `baselinr resume` to continue", err=True)
+        sys.exit(130)
+    sys.exit(summary.exit_code if summary is not None else 0)
+
+
+@main.command("apply")
+@click.argument("plan_path", type=click.Path(dir_okay=False))
+@_execution_options
+@run_options
+@handle_errors
+def apply_command(plan_path: str, config_path: str | None, max_workers: int | None, fail_fast: bool,
+                  log_format: str, log_level: str, metrics_file: str | None) -> None:
+    """Execute a plan: exit 0 all tasks succeeded, 1 some failed (run `baselinr resume`), 2 bad input."""
+    from baselinr.runner import RunOptions, apply_plan
+
+    plan = planner.load_plan(plan_path)
+    options = RunOptions(max_workers=max_workers, fail_fast=fail_fast, metrics_file=metrics_file)
+    _finish_run(lambda: apply_plan(plan, _optional_config(config_path), options))
+
+
+@main.command("resume")
+@click.argument("run_id", required=False)
+@_execution_options
+@run_options
+@handle_errors
+def resume_command(run_id: str | None, config_path: str | None, max_workers: int | None, fail_fast: bool,
+                   log_format: str, log_level: str, metrics_file: str | None) -> None:
+    """Re-run what did not succeed in RUN_ID (default: the latest unfinished run), into the same run."""
+    from baselinr.runner import RunOptions, resume_run
+
+    options = RunOptions(max_workers=max_workers, fail_fast=fail_fast, metrics_file=metrics_file)
+    _finish_run(lambda: resume_run(run_id, _optional_config(config_path), options))
+
+
+@main.command("profile")
+@click.option("-c", "--config", "config_path", required=True, type=click.Path(dir_okay=False),
+              help="The config file (YAML).")
+@click.option("--max-workers", type=click.IntRange(1, 64), help="Override execution.max_workers.")
+@click.option("--fail-fast", is_flag=True, help="Stop starting tasks after the first failure.")
+@run_options
+@handle_errors
+def profile_command(config_path: str, max_workers: int | None, fail_fast: bool, log_format: str, log_level: str,
+                    metrics_file: str | None) -> None:
+    """Plan and apply in one step (the classic usage)."""
+    from baselinr.runner import RunOptions, apply_plan
+
+    config = load_config(config_path)
+    plan = planner.compile(config, gather_catalog(config))
+    options = RunOptions(max_workers=max_workers, fail_fast=fail_fast, metrics_file=metrics_file)
+    _finish_run(lambda: apply_plan(plan, config, options))
+
+
+@main.command("status")
+@click.argument("run_id", required=False)
+@_config_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@handle_errors
+def status_command(run_id: str | None, config_path: str | None, as_json: bool) -> None:
+    """List runs, or RUN_ID's tasks with state, attempts, duration and error (on stdout)."""
+    from baselinr.runner import open_state
+    from baselinr.runner.status import dumps_status, render_run, render_runs, run_status, runs_status
+
+    store = open_state(_optional_config(config_path))
+    data = run_status(store, run_id) if run_id else runs_status(store)
+    render = dumps_status if as_json else (render_run if run_id else render_runs)
+    click.echo(render(data), nl=False)
 
 
 if __name__ == "__main__":

@@ -6,30 +6,27 @@ SQLite "database is locked". Everything else (missing table, permission, bad SQL
 
 from __future__ import annotations
 
-import re
 from typing import Iterable
 
 from sqlalchemy import exc as sa_exc
 
 from baselinr.config.models import RetryConfig
 from baselinr.errors import TaskError
+from baselinr.utils.logging import MASK, scrub_text
 
 # PostgreSQL SQLSTATEs worth retrying: connection exceptions (class 08), serialization failure,
 # deadlock, lock not available, query canceled (statement timeout), admin shutdown / crash,
 # cannot connect now, too many connections.
 _TRANSIENT_SQLSTATES = {"40001", "40P01", "55P03", "57014", "57P01", "57P02", "57P03", "53300"}
 _SQLITE_TRANSIENT = ("database is locked", "database table is locked", "database is busy")
-_URL_PASSWORD_RE = re.compile(r"(://[^:/@\s]+:)([^@\s]+)(@)")
-_KEYWORD_PASSWORD_RE = re.compile(r"(password\s*[=:]\s*)('[^']*'|\"[^\"]*\"|\S+)", re.I)
 
 
 def scrub(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` with URL passwords, ``password=...`` pairs and each known secret masked."""
+    """``text`` with each known secret, URL passwords and ``password=...`` values masked."""
     for secret in secrets:
         if secret:
-            text = text.replace(secret, "***")
-    text = _URL_PASSWORD_RE.sub(r"\1***\3", text)
-    return _KEYWORD_PASSWORD_RE.sub(r"\1***", text)
+            text = text.replace(secret, MASK)
+    return scrub_text(text)
 
 
 def is_transient(error: BaseException) -> bool:
