@@ -126,7 +126,7 @@ def test_apply_with_json_logs_metrics_and_hooks(warehouse: dict, pg_server, tmp_
     assert stdout == ""  # apply prints no data
 
     # -- JSON logs: every lifecycle event, with its metadata, run context and per-task order
-    lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    lines = [json.loads(line) for line in stderr.splitlines()]  # every stderr line is one JSON object
     events = [line for line in lines if line["logger"] == "baselinr.events.log"]
     by_type = Counter(line["event_type"] for line in events)
     assert set(REQUIRED_KEYS) <= set(by_type), by_type
@@ -146,6 +146,8 @@ def test_apply_with_json_logs_metrics_and_hooks(warehouse: dict, pg_server, tmp_
     failed = next(line for line in events if line["event_type"] == ev.WORKER_FAILED)
     assert failed["level"] == "error" and "division by zero" in failed["metadata"]["error"]
     assert sum("custom hook exploded" in line["message"] for line in lines) == len(events)  # logged, run went on
+    report = "\n".join(line["message"] for line in lines if line["logger"] == "baselinr.report")
+    assert f"run {run_id} failed" in report and f"baselinr resume {run_id}" in report
 
     # -- the live endpoint, scraped while a worker was inside a task
     active = sum(value for (name, _labels), value in live.items() if name == "baselinr_active_workers")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from collections import Counter, defaultdict
@@ -9,6 +10,7 @@ from typing import TextIO
 
 from baselinr.runner.outcome import TaskStatus
 from baselinr.runner.summary import RunSummary
+from baselinr.utils.logging import json_logs_enabled
 
 PROGRESS_INTERVAL_S = 0.25
 
@@ -18,13 +20,18 @@ class Reporter:
 
     def __init__(self, stream: TextIO | None = None, progress: bool | None = None) -> None:
         self.stream = stream or sys.stderr
-        self.progress = self.stream.isatty() if progress is None else progress
+        # --log-format json: lines become log records (stderr stays one JSON object per line).
+        self.as_log = stream is None and json_logs_enabled()
+        self.progress = (self.stream.isatty() if progress is None else progress) and not self.as_log
         self._total = 0
         self._start = time.monotonic()
         self._last = 0.0
         self._counts: dict[str, Counter[str]] = defaultdict(Counter)
 
     def _line(self, text: str) -> None:
+        if self.as_log:
+            logging.getLogger("baselinr.report").info(text)
+            return
         if self.progress:
             self.stream.write("\r\033[K")
         self.stream.write(text + "\n")

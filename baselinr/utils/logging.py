@@ -22,6 +22,7 @@ from baselinr.config.models import SECRET_KEY_RE
 LOGGER_NAME = "baselinr"
 LogFormat = Literal["text", "json"]
 MASK = "***"
+_configured_format: LogFormat | None = None
 
 # "scheme://user:secret@host" -> "scheme://user:***@host"
 _URL_PASSWORD_RE = re.compile(r"(://[^:/?#@\s]*:)[^@/\s]+(@)")
@@ -147,6 +148,14 @@ def configure_logging(fmt: LogFormat = "text", level: str = "info") -> None:
     root.addHandler(handler)
     root.setLevel(level.upper())
     root.propagate = False
+    global _configured_format
+    _configured_format = fmt
+
+
+def json_logs_enabled() -> bool:
+    """Whether ``configure_logging`` chose JSON lines: then human output (the run reporter)
+    must go through logging too, so every stderr line stays one JSON object."""
+    return _configured_format == "json"
 
 
 class _StderrHandler(logging.StreamHandler):
