@@ -25,7 +25,7 @@ from baselinr.events.sql_hook import events_table
 from baselinr.quickstart import load_nycflights13
 from tests.conftest import create_database
 from tests.pgserver import free_port
-from tests.test_observability_helpers import Receiver, events_by_table
+from tests.test_observability_helpers import Receiver
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL_NYC = ("airlines", "airports", "planes", "weather")
@@ -136,10 +136,19 @@ def test_apply_with_json_logs_metrics_and_hooks(warehouse: dict, pg_server, tmp_
     assert {(line["run_id"], line["environment"], line["command"]) for line in events} == {(run_id, "e2e", "apply")}
     assert by_type[ev.WORKER_STARTED] == by_type[ev.WORKER_COMPLETED] == tasks - 1  # all but the skipped one
     assert by_type[ev.PROFILING_COMPLETED] == tasks - 2 and by_type[ev.TABLE_PROFILING_FAILED] == 1
-    for table, types in events_by_table((line["event_type"], line["metadata"]) for line in events).items():
-        if ev.PROFILING_STARTED in types:
-            first_end = min(types.index(t) for t in (ev.PROFILING_COMPLETED, ev.PROFILING_FAILED) if t in types)
-            assert types.index(ev.PROFILING_STARTED) < first_end, (table, types)
+    per_task: dict[str, list[str]] = {}
+    for line in events:
+        if line["task_id"] is not None:
+            per_task.setdefault(line["task_id"], []).append(line["event_type"])
+    assert set(per_task) == {f"pg.public.{name}" for name in (*warehouse["rows"], "broken", "after_broken")}
+    for task_id, types in per_task.items():
+        if task_id == "pg.public.broken":
+            assert types == [ev.WORKER_STARTED, ev.PROFILING_STARTED, ev.PROFILING_FAILED, ev.TABLE_PROFILING_FAILED,
+                             ev.WORKER_FAILED, ev.WORKER_COMPLETED]
+        elif task_id == "pg.public.after_broken":
+            assert types == [ev.TASK_SKIPPED]
+        else:
+            assert types == [ev.WORKER_STARTED, ev.PROFILING_STARTED, ev.PROFILING_COMPLETED, ev.WORKER_COMPLETED]
     for line in events:
         if line["event_type"] == ev.PROFILING_COMPLETED:
             assert line["metadata"]["row_count"] == warehouse["rows"][line["metadata"]["table"].split(".")[-1]]

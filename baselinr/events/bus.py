@@ -26,6 +26,8 @@ BATCH_COMPLETED = "batch_completed"            # batch_id, batch_size, successfu
 WORKER_STARTED = "worker_started"              # worker_id, table, warehouse, queue_size, active_workers
 WORKER_COMPLETED = "worker_completed"          # worker_id, table, warehouse, duration_seconds, success
 WORKER_FAILED = "worker_failed"                # worker_id, table, warehouse, error, error_type
+# The profiling_* events also carry task_id (``table`` is "schema.table" there; in the worker
+# and skip events ``table`` is the task id itself).
 PROFILING_STARTED = "profiling_started"        # table, warehouse, attempt
 PROFILING_COMPLETED = "profiling_completed"    # table, warehouse, row_count, column_count, duration_seconds
 PROFILING_FAILED = "profiling_failed"          # table, warehouse, error, error_type, attempt, will_retry

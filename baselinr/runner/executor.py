@@ -60,24 +60,25 @@ class TaskExecutor:
         """Run the task to its final outcome (never raises for a task failure)."""
         started = utcnow()
         table = f"{task.schema_}.{task.table}"
+        where = {"table": table, "task_id": task.id, "warehouse": task.warehouse}
         attempts, attempt = max_attempts(self.retry), 0
         while True:
             attempt += 1
-            self.bus.emit(ev.PROFILING_STARTED, table=table, warehouse=task.warehouse, attempt=attempt)
+            self.bus.emit(ev.PROFILING_STARTED, **where, attempt=attempt)
             try:
                 result = self._attempt(task)
             except Exception as exc:  # noqa: BLE001 - every failure becomes this task's outcome
                 error = as_task_error(exc, self.secrets)
                 will_retry = error.transient and attempt < attempts and not self.stop.is_set()
-                self.bus.emit(ev.PROFILING_FAILED, table=table, warehouse=task.warehouse, error=str(error),
+                self.bus.emit(ev.PROFILING_FAILED, **where, error=str(error),
                               error_type=error.error_type, attempt=attempt, will_retry=will_retry)
                 if will_retry and not self.stop.wait(backoff_seconds(self.retry, attempt)):
                     continue
-                self.bus.emit(ev.TABLE_PROFILING_FAILED, table=table, warehouse=task.warehouse, error=str(error),
+                self.bus.emit(ev.TABLE_PROFILING_FAILED, **where, error=str(error),
                               error_type=error.error_type)
                 return TaskOutcome(task_id=task.id, succeeded=False, attempts=attempt, started_at=started,
                                    finished_at=utcnow(), error_type=error.error_type, error_message=str(error))
-            self.bus.emit(ev.PROFILING_COMPLETED, table=table, warehouse=task.warehouse, row_count=result.row_count,
+            self.bus.emit(ev.PROFILING_COMPLETED, **where, row_count=result.row_count,
                           column_count=len(result.columns), duration_seconds=result.duration_seconds)
             return TaskOutcome(task_id=task.id, succeeded=True, attempts=attempt, started_at=started,
                                finished_at=utcnow(), result=result)
