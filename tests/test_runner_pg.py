@@ -1,0 +1,191 @@
+"""The runner against the real PostgreSQL server: parallelism, caps, retries, permissions, secrets."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from datetime import datetime, timezone
+
+from sqlalchemy import create_engine, text
+
+from baselinr.runner import RunStatus, TaskStatus, open_state
+from baselinr.runner.failures import as_task_error
+from baselinr.runner.resume import cancel_orphans
+from baselinr.runner.state import TaskRow
+from tests.test_runner_fixtures import (
+    Recorder, compile_plan, config_data, make_config, make_slow_views, pg_exec, pg_url, result_sets, run_plan,
+)
+
+VIEWS = [f"v{i}" for i in range(8)]
+
+
+class ActivitySampler:
+    """Counts this suite's runner backends busy on the server (pg_stat_activity), every 10 ms."""
+
+    def __init__(self, conn: dict) -> None:
+        self.engine = create_engine(pg_url(conn), isolation_level="AUTOCOMMIT")
+        self.max_active = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop)
+
+    def _loop(self) -> None:
+        query = text("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'baselinr:%' "
+                     "AND state = 'active'")
+        with self.engine.connect() as c:
+            while not self._stop.wait(0.01):
+                self.max_active = max(self.max_active, c.execute(query).scalar())
+
+    def __enter__(self) -> "ActivitySampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.engine.dispose()
+
+
+def max_overlap(rows: list[TaskRow]) -> int:
+    """Most task intervals (from the state table) open at one instant."""
+    edges = sorted([(r.started_at, 1) for r in rows] + [(r.finished_at, -1) for r in rows], key=lambda e: (e[0], e[1]))
+    best = cur = 0
+    for _, step in edges:
+        cur += step
+        best = max(best, cur)
+    return best
+
+
+def test_parallel_runs_concurrently_and_never_exceeds_the_cap(tmp_path, pg_db):
+    make_slow_views(pg_db, VIEWS, 0.3)
+    config = make_config(config_data(tmp_path, {"pg": pg_db}, [{"pattern": "v*"}],
+                                     execution={"max_workers": 4, "warehouse_limits": {"pg": 3}}))
+    plan = compile_plan(config)
+    assert plan.warehouses["pg"].cap == 3
+    rec = Recorder()
+    with ActivitySampler(pg_db) as sampler:
+        summary = run_plan(plan, config, rec)
+    assert summary.status == RunStatus.SUCCEEDED
+    rows = open_state(config).tasks(summary.run_id)
+    assert rec.max_running["pg"] == 3  # the runner's own count, from its events
+    assert 2 <= sampler.max_active <= 3  # what the server saw
+    assert 2 <= max_overlap(rows) <= 3  # what the state table recorded
+    assert all(r.backend_pid for r in rows)
+    assert result_sets(config, summary.run_id) == {f"public.{v}": 1 for v in VIEWS}
+
+
+def test_mixed_sqlite_cap_one_does_not_hold_back_postgres(tmp_path, pg_db):
+    make_slow_views(pg_db, VIEWS, 0.2)
+    lite = tmp_path / "lite.db"
+    with sqlite3.connect(lite) as raw:
+        for name in ("s1", "s2", "s3"):
+            raw.execute(f"CREATE TABLE {name} AS WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+                        f"WHERE i < 20000) SELECT i, i * 0.5 AS x FROM n")
+    config = make_config(config_data(
+        tmp_path, {"lite": {"type": "sqlite", "filepath": str(lite)}, "pg": pg_db},
+        [{"pattern": "s*", "source": "lite"}, {"pattern": "v*", "source": "pg"}],
+        execution={"max_workers": 4, "warehouse_limits": {"pg": 3}}))
+    plan = compile_plan(config)
+    assert (plan.warehouses["lite"].cap, plan.warehouses["pg"].cap) == (1, 3)
+    rec = Recorder()
+    summary = run_plan(plan, config, rec)
+    assert summary.status == RunStatus.SUCCEEDED
+    assert rec.max_running["lite"] == 1 and rec.max_running["pg"] == 3
+    assert rec.max_total == 4  # SQLite at its cap while PostgreSQL used every other worker
+    assert len(result_sets(config, summary.run_id)) == 11
+
+
+def test_lost_connection_is_retried_and_succeeds(tmp_path, pg_db):
+    make_slow_views(pg_db, ["slow"], 1.0)
+    config = make_config(config_data(tmp_path, {"pg": pg_db}, [{"table": "slow"}]))
+    plan = compile_plan(config)
+    killed: list[int] = []
+
+    def kill_first_backend() -> None:
+        engine = create_engine(pg_url(pg_db), isolation_level="AUTOCOMMIT")
+        with engine.connect() as c:
+            deadline = time.monotonic() + 20
+            while not killed and time.monotonic() < deadline:
+                pid = c.execute(text("SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'baselinr:%' "
+                                     "AND state = 'active' AND query LIKE '%slow%'")).scalar()
+                if pid:
+                    c.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+                    killed.append(pid)
+                time.sleep(0.02)
+        engine.dispose()
+
+    killer = threading.Thread(target=kill_first_backend)
+    killer.start()
+    rec = Recorder()
+    summary = run_plan(plan, config, rec)
+    killer.join()
+    assert killed, "the test never saw the task's query"
+    row = open_state(config).tasks(summary.run_id)[0]
+    assert (summary.status, row.status, row.attempts) == (RunStatus.SUCCEEDED, TaskStatus.SUCCEEDED, 2)
+    failed = rec.of("profiling_failed")
+    assert [(f["attempt"], f["will_retry"]) for f in failed] == [(1, True)]
+
+
+def test_permission_denied_is_permanent_and_not_retried(tmp_path, pg_db):
+    pg_exec(pg_db, "CREATE TABLE open_t AS SELECT 1 AS id", "CREATE TABLE closed_t AS SELECT 1 AS id",
+            "DROP ROLE IF EXISTS runner_reader", "CREATE ROLE runner_reader LOGIN",
+            "GRANT SELECT ON open_t TO runner_reader")
+    reader = {**pg_db, "username": "runner_reader"}
+    config = make_config(config_data(tmp_path, {"pg": reader}, [{"pattern": "*_t"}]))
+    summary = run_plan(compile_plan(config), config)
+    rows = {r.task_id: r for r in open_state(config).tasks(summary.run_id)}
+    closed, opened = rows["pg.public.closed_t"], rows["pg.public.open_t"]
+    assert (closed.status, closed.attempts, closed.error_type) == (TaskStatus.FAILED, 1, "InsufficientPrivilege")
+    assert closed.error_message == "permission denied for table closed_t"
+    assert opened.status == TaskStatus.SUCCEEDED
+    assert summary.exit_code == 1
+
+
+def test_no_secret_reaches_plan_state_or_results(tmp_path, pg_db):
+    secret = "pw-S3CRET-runner-zz"
+    make_slow_views(pg_db, ["v0"], 0.0)
+    config = make_config(config_data(tmp_path, {"pg": {**pg_db, "password": secret}}, [{"table": "v0"}]))
+    summary = run_plan(compile_plan(config), config)
+    assert summary.status == RunStatus.SUCCEEDED
+    with sqlite3.connect(tmp_path / "store.db") as raw:
+        dump = "\n".join(raw.iterdump())
+    assert "v0" in dump and secret not in dump
+    error = as_task_error(RuntimeError(f"could not connect to postgresql://u:{secret}@h/db password={secret}"),
+                          [secret])
+    assert secret not in str(error) and str(error).startswith("could not connect to postgresql://u:***@h/db")
+
+
+def test_resume_terminates_a_dead_runners_queries_only(tmp_path, pg_db):
+    pg_exec(pg_db, "CREATE TABLE t0 (id int)", "CREATE TABLE t1 (id int)")
+    plan = compile_plan(make_config(config_data(tmp_path, {"pg": pg_db}, [{"pattern": "t*"}])))
+    run_id = "20260101T000000Z-deadbeef"
+    engine = create_engine(pg_url(pg_db))
+    errors: list[str] = []
+    pids: dict[str, int] = {}
+    ready = threading.Barrier(3, timeout=10)
+
+    def sleeper(app: str) -> None:
+        with engine.connect() as c:
+            c.execute(text("SELECT set_config('application_name', :a, false)"), {"a": app})
+            pids[app] = c.execute(text("SELECT pg_backend_pid()")).scalar()
+            ready.wait()
+            try:
+                c.execute(text("SELECT pg_sleep(3)"))
+            except Exception as exc:  # noqa: BLE001 - the terminated one is expected to fail
+                errors.append(app + ": " + str(exc).splitlines()[0])
+
+    apps = (f"baselinr:{run_id}", "someone-else")  # a reused pid of another client is left alone
+    threads = [threading.Thread(target=sleeper, args=(a,)) for a in apps]
+    for t in threads:
+        t.start()
+    ready.wait()
+    time.sleep(0.2)  # both are inside pg_sleep now
+    rows = [TaskRow(run_id=run_id, task_id=task.id, task_digest=task.digest, status=TaskStatus.RUNNING, attempts=0,
+                    started_at=datetime.now(timezone.utc), finished_at=None, duration_seconds=None, error_type=None,
+                    error_message=None, backend_pid=pids[app]) for task, app in zip(plan.tasks, apps)]
+    killed = cancel_orphans(run_id, plan, rows, {"pg": engine})
+    for t in threads:
+        t.join()
+    engine.dispose()
+    assert killed == [pids[apps[0]]]
+    assert errors == [f"{apps[0]}: (psycopg.errors.AdminShutdown) terminating connection due to administrator command"]
