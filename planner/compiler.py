@@ -12,7 +12,7 @@ from baselinr import __version__
 from baselinr.config.models import SECRET_KEY_RE, BaselinrConfig
 from baselinr.connectors.catalog import Catalog
 from baselinr.errors import PlanError
-from planner.canonical import digest
+from planner.canonical import digest, split_digest
 from planner.expand import Match, expand, select_columns, task_id
 from planner.graph import dependency_graph, levels, make_batches, warehouse_cap
 from planner.models import ExecutionSettings, Plan, TaskSpec, WarehouseSpec, WarehouseSummary
@@ -48,7 +48,12 @@ def seal(plan: Plan) -> Plan:
     """The plan with every task digest and the plan digest (re)computed."""
     tasks = tuple(t.model_copy(update={"digest": digest(t, exclude="digest")}) for t in plan.tasks)
     plan = plan.model_copy(update={"tasks": tasks, "plan_digest": ""})
-    return plan.model_copy(update={"plan_digest": digest(plan, exclude="plan_digest")})
+    return plan.model_copy(update={"plan_digest": plan_digest(plan)})
+
+
+def plan_digest(plan: Plan) -> str:
+    """sha256 of the plan's compact canonical JSON without ``plan_digest`` (computed task by task)."""
+    return split_digest(plan, "tasks", exclude="plan_digest")
 
 
 def config_digest(config: BaselinrConfig) -> str:

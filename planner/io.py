@@ -12,13 +12,14 @@ import json
 import os
 from collections import Counter
 from pathlib import Path
+from typing import Iterator
 
 from pydantic import ValidationError
 
 from baselinr.config.loader import format_validation_error
 from baselinr.errors import PlanError
-from planner.canonical import canonical_json, digest
-from planner.compiler import seal
+from planner.canonical import digest, iter_canonical_json
+from planner.compiler import plan_digest, seal
 from planner.graph import dependency_graph
 from planner.models import READABLE_FORMAT_VERSIONS, Plan
 
@@ -27,7 +28,12 @@ REPLAN = "re-run baselinr plan"
 
 def dumps_plan(plan: Plan) -> str:
     """Canonical plan JSON (sorted keys, 2-space indent, trailing newline) with digests filled."""
-    return canonical_json(plan if plan.plan_digest else seal(plan))
+    return "".join(iter_plan_json(plan))
+
+
+def iter_plan_json(plan: Plan) -> Iterator[str]:
+    """``dumps_plan`` in pieces (one per task), to write a large plan without holding it twice."""
+    return iter_canonical_json(plan if plan.plan_digest else seal(plan), "tasks")
 
 
 def write_plan(plan: Plan, path: str | os.PathLike[str]) -> None:
@@ -35,7 +41,8 @@ def write_plan(plan: Plan, path: str | os.PathLike[str]) -> None:
     target = Path(path)
     tmp = target.with_name(f".{target.name}.tmp")
     try:
-        tmp.write_text(dumps_plan(plan), encoding="utf-8")
+        with tmp.open("w", encoding="utf-8") as fh:
+            fh.writelines(iter_plan_json(plan))
         os.replace(tmp, target)
     except OSError as exc:
         raise PlanError(f"{path}: cannot write plan file: {exc.strerror}") from None
@@ -94,7 +101,7 @@ def check_plan(plan: Plan) -> None:
     for task in plan.tasks:
         if task.digest != digest(task, exclude="digest"):
             raise PlanError(f"task {task.id}: digest mismatch: the task was edited after compilation; {REPLAN}")
-    if plan.plan_digest != digest(plan, exclude="plan_digest"):
+    if plan.plan_digest != plan_digest(plan):
         raise PlanError(f"plan digest mismatch: the plan was edited after compilation; {REPLAN}")
 
 

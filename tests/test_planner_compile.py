@@ -101,18 +101,20 @@ def test_config_digest_ignores_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     assert other.config_digest != base.config_digest
 
 
-def test_task_and_plan_digests_are_sha256_of_canonical_json(plan: planner.Plan) -> None:
+def test_digests_are_sha256_of_compact_sorted_json(plan: planner.Plan) -> None:
     import hashlib
     import json
 
-    data = json.loads(planner.dumps_plan(plan))
-    task = data["tasks"][0]
-    body = {k: v for k, v in task.items() if k != "digest"}
-    expected = hashlib.sha256((json.dumps(body, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode())
-    assert task["digest"] == expected.hexdigest()
-    top = {k: v for k, v in data.items() if k != "plan_digest"}
-    expected = hashlib.sha256((json.dumps(top, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode())
-    assert data["plan_digest"] == expected.hexdigest()
+    def sha(value: object) -> str:
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    text = planner.dumps_plan(plan)
+    data = json.loads(text)
+    assert text == json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    for task in data["tasks"]:
+        assert task["digest"] == sha({k: v for k, v in task.items() if k != "digest"})
+    assert data["plan_digest"] == sha({k: v for k, v in data.items() if k != "plan_digest"})
 
 
 def test_byte_identical_across_runs_and_catalog_orders() -> None:
