@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -219,3 +220,64 @@ def stored_event_types(url: str) -> list[str]:
         types = list(conn.execute(select(table.c.event_type).order_by(table.c.id)).scalars())
     engine.dispose()
     return types
+
+
+@pytest.fixture
+def small_sqlite_project(tmp_path: Path) -> tuple[Path, dict, dict]:
+    """A 3-table SQLite warehouse, its config (as a dict, to extend) and the subprocess env."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'wh.db'}")
+    with engine.begin() as conn:
+        for name in ("alpha", "beta", "gamma"):
+            conn.execute(text(f'CREATE TABLE "{name}" (id INTEGER, label TEXT)'))
+            conn.execute(text(f'INSERT INTO "{name}" VALUES (1, \'a\'), (2, NULL)'))
+    engine.dispose()
+    config = {"source": {"type": "sqlite", "filepath": str(tmp_path / "wh.db")},
+              "storage": {"connection": {"type": "sqlite", "filepath": str(tmp_path / "state.db")}},
+              "profiling": {"tables": [{"pattern": "*"}], "compute_histograms": False}}
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return tmp_path, config, env
+
+
+def run_cli(cwd: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "baselinr.cli", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_keep_alive_serves_after_the_run_until_ctrl_c(small_sqlite_project) -> None:
+    tmp_path, config, env = small_sqlite_project
+    port = free_port()
+    config["monitoring"] = {"enable_metrics": True, "port": port, "keep_alive": True}
+    (tmp_path / "config.yml").write_text(yaml.safe_dump(config))
+    assert run_cli(tmp_path, env, "plan", "-c", "config.yml", "-o", "plan.json").returncode == 0
+    proc = subprocess.Popen([sys.executable, "-m", "baselinr.cli", "apply", "plan.json", "-c", "config.yml"],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        seen = []
+        for line in proc.stderr:  # the run is over once the CLI says it keeps serving
+            seen.append(line)
+            if "press Ctrl-C to exit" in line:
+                break
+        assert proc.poll() is None, "".join(seen)
+        assert any("run " in line and "succeeded" in line for line in seen), "".join(seen)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+            after = parse_samples(response.read().decode())
+        sqlite = (("status", "completed"), ("warehouse", "sqlite"))
+        assert after[("baselinr_worker_tasks_total", sqlite)] == 3
+        assert after[("baselinr_active_workers", (("warehouse", "sqlite"),))] == 0
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _out, rest = proc.communicate(timeout=60)
+    assert proc.returncode == 0, rest  # the run's own exit code, not 130
+    assert "Traceback" not in rest
+
+
+def test_a_hook_that_cannot_be_built_is_bad_input_exit_2(small_sqlite_project) -> None:
+    tmp_path, config, env = small_sqlite_project
+    config["hooks"] = {"hooks": [{"type": "custom", "module": "no_such_hooks_module", "class_name": "Hook"}]}
+    (tmp_path / "config.yml").write_text(yaml.safe_dump(config))
+    assert run_cli(tmp_path, env, "plan", "-c", "config.yml", "-o", "plan.json").returncode == 0
+    result = run_cli(tmp_path, env, "apply", "plan.json", "-c", "config.yml")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == \
+        "error: hooks.hooks[0].module: cannot import 'no_such_hooks_module': No module named 'no_such_hooks_module'"
+    assert "Traceback" not in result.stderr

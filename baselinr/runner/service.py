@@ -7,7 +7,9 @@ finishes an unfinished one into the same run id. Both return a ``RunSummary`` (i
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 
 from baselinr.config import BaselinrConfig
 from baselinr.config.models import ConnectionConfig, StorageConfig
@@ -44,12 +46,24 @@ class _Job:
     reporter: Reporter
     event_bus: EventBus | None
 
-    def execute(self, run_id: str, task_ids: set[str], done: set[str], command: str,
+    @contextmanager
+    def observed(self, run_id: str, command: str) -> Iterator[EventBus]:
+        """The given bus, or one built for this run and closed when the block ends. Enter it before
+        writing any state: a hook, port or metrics file that is bad input raises here."""
+        if self.event_bus is not None:
+            yield self.event_bus
+            return
+        bus = build_event_bus(self.config or BaselinrConfig(), metrics_file=self.options.metrics_file,
+                              context=RunContext(run_id=run_id, environment=self.plan.environment, command=command))
+        try:
+            yield bus
+        finally:
+            bus.close()
+
+    def execute(self, bus: EventBus, run_id: str, task_ids: set[str], done: set[str],
                 orphans: list[TaskRow] = ()) -> RunSummary:
         max_workers = self.options.max_workers or self.plan.execution.max_workers
         config = self.config or BaselinrConfig()
-        bus = self.event_bus or build_event_bus(config, metrics_file=self.options.metrics_file, context=RunContext(
-            run_id=run_id, environment=self.plan.environment, command=command))
         engines = open_engines(self.connections, max_workers)
         try:
             cancel_orphans(run_id, self.plan, list(orphans), engines)
@@ -58,8 +72,6 @@ class _Job:
             return runner.execute(task_ids, done)
         finally:
             dispose(engines)
-            if self.event_bus is None:
-                bus.close()
 
 
 def apply_plan(plan: Plan, config: BaselinrConfig | None = None, options: RunOptions | None = None,
@@ -68,9 +80,10 @@ def apply_plan(plan: Plan, config: BaselinrConfig | None = None, options: RunOpt
     job = _Job(open_state(config), plan, config, plan_connections(plan, config), options or RunOptions(),
                reporter or Reporter(), event_bus)
     run_id = new_run_id()
-    job.store.create_run(plan, dumps_plan(plan), run_id)
-    with Lease(job.store, run_id):
-        return job.execute(run_id, {t.id for t in plan.tasks}, set(), "apply")
+    with job.observed(run_id, "apply") as bus:
+        job.store.create_run(plan, dumps_plan(plan), run_id)
+        with Lease(job.store, run_id):
+            return job.execute(bus, run_id, {t.id for t in plan.tasks}, set())
 
 
 def resume_run(run_id: str | None = None, config: BaselinrConfig | None = None, options: RunOptions | None = None,
@@ -96,6 +109,7 @@ def resume_run(run_id: str | None = None, config: BaselinrConfig | None = None, 
             reporter.note(f"nothing to resume: every task of run {row.run_id} succeeded")
             return None
         reporter.explain(row.run_id, reasons)
-        store.set_run_status(row.run_id, RunStatus.RUNNING)
-        done = {r.task_id for r in rows if r.status == TaskStatus.SUCCEEDED}
-        return job.execute(row.run_id, set(reasons), done, "resume", orphans=rows)
+        with job.observed(row.run_id, "resume") as bus:
+            store.set_run_status(row.run_id, RunStatus.RUNNING)
+            done = {r.task_id for r in rows if r.status == TaskStatus.SUCCEEDED}
+            return job.execute(bus, row.run_id, set(reasons), done, orphans=rows)
