@@ -7,9 +7,12 @@ import signal
 import socket
 import time
 
+import pytest
 from sqlalchemy import func, select
 
-from baselinr.runner import RunStatus, TaskStatus, open_state
+from baselinr.errors import StateError
+from baselinr.runner import RunStatus, TaskStatus, open_state, resume_run
+from baselinr.runner.reporter import SilentReporter
 from tests.conftest import create_database
 from tests.test_runner_fixtures import cli, config_data, make_config, make_slow_views, popen_cli, write_config
 
@@ -47,10 +50,11 @@ def test_sigkill_mid_run_then_resume_finishes_exactly_once(tmp_path, pg_server, 
                  and any(r.status == TaskStatus.RUNNING and r.backend_pid for r in tasks().values()),
                  what="one task done and one running")
 
-        second = cli("resume", run.run_id, "-c", str(cfg), cwd=tmp_path)
-        assert second.returncode == 2
-        assert second.stderr == (f"error: run {run.run_id} is being executed by another runner (host "
-                                 f"{socket.gethostname()}, pid {proc.pid}); wait for it to finish or stop it first\n")
+        with pytest.raises(StateError) as refused:  # a second runner on the same run, while it is alive
+            resume_run(run.run_id, config, reporter=SilentReporter())
+        assert str(refused.value) == (f"run {run.run_id} is being executed by another runner (host "
+                                      f"{socket.gethostname()}, pid {proc.pid}); wait for it to finish or stop it first")
+        assert refused.value.exit_code == 2
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         proc.kill()
