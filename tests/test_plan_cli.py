@@ -195,3 +195,15 @@ def test_unreachable_postgres_names_the_warehouse(tmp_path: Path, pg_db: dict) -
     assert (result.exit_code, result.stdout) == (2, "")
     assert result.stderr.startswith("error: warehouse 'pg': cannot list schema 'public': ")
     assert result.stderr.count("\n") == 1 and SECRET not in result.stderr
+
+
+def test_example_config_plans_the_quickstart_warehouse(nyc_sqlite: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BASELINR_WAREHOUSE", str(nyc_sqlite))
+    example = Path(__file__).resolve().parent.parent / "examples" / "config.yml"
+    result = run("plan", "-c", str(example))
+    assert result.exit_code == 0, result.stderr
+    plan = planner.load_plan(result.stdout)
+    assert sorted(t.table for t in plan.tasks) == ["airlines", "airports", "flights", "planes", "weather"]
+    # the plan keeps the ${VAR} reference, not the machine-specific path it resolved to
+    assert str(nyc_sqlite) not in result.stdout
+    assert plan.warehouses["sqlite"].connection["filepath"].startswith("${BASELINR_WAREHOUSE")
