@@ -159,10 +159,18 @@ def json_logs_enabled() -> bool:
 
 
 class _StderrHandler(logging.StreamHandler):
-    """A stream handler bound to whatever ``sys.stderr`` is at write time."""
+    """A stream handler bound to whatever ``sys.stderr`` is at write time.
+
+    On a terminal, text records first clear the line, so they never run into the run's live
+    progress line (which the reporter redraws on its next update).
+    """
 
     def __init__(self) -> None:
         super().__init__(sys.stderr)
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        return _CLEAR_LINE + text if isinstance(self.formatter, TextFormatter) and _isatty(self.stream) else text
 
     @property  # type: ignore[override]
     def stream(self) -> Any:
@@ -171,3 +179,11 @@ class _StderrHandler(logging.StreamHandler):
     @stream.setter
     def stream(self, _value: Any) -> None:
         pass
+
+
+_CLEAR_LINE = "\r\033[K"
+
+
+def _isatty(stream: Any) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
