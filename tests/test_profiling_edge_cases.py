@@ -1,0 +1,212 @@
+"""Edge cases on small generated tables, the same cases on SQLite, PostgreSQL and DuckDB.
+
+Expected values are computed here from the Python data (``statistics``, by hand).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import (
+    BigInteger, Boolean, Column, Date, DateTime, Double, Float, Integer, MetaData, Numeric, String, Table, cast, insert,
+    literal,
+)
+from sqlalchemy.engine import Engine
+
+from baselinr.profiling import ProfilingResult
+from baselinr.storage import encode_metric
+from tests.test_profiling_fixtures import BACKENDS, assert_close, column, expected_histogram, make_engine, profile
+
+NUMERIC_NONE = {"min": None, "max": None, "mean": None, "stddev": None, "histogram": None}
+
+
+@pytest.fixture(params=BACKENDS)
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Engine:
+    return make_engine(request.param, request, tmp_path)
+
+
+def create(engine: Engine, name: str, columns: list[Column], rows: list[dict[str, Any]]) -> None:
+    table = Table(name, MetaData(), *columns)
+    table.create(engine)
+    if rows:
+        with engine.begin() as conn:
+            conn.execute(insert(table), rows)
+
+
+def assert_json_safe(result: ProfilingResult) -> None:
+    for col in result.columns:
+        for name, value in col.metrics.items():
+            encode_metric(value)  # raises on NaN/Infinity or unsupported values
+            if isinstance(value, datetime):
+                assert value.utcoffset() == timedelta(0), (col.name, name)
+
+
+def test_empty_table_gives_null_ratios_and_no_statistics(engine: Engine) -> None:
+    create(engine, "empty", [Column("n", Integer), Column("x", Float), Column("s", String(20))], [])
+    result, selects = profile(engine, "empty")
+    assert result.row_count == 0
+    assert column(result, "n") == {"count": 0, "null_count": 0, "null_ratio": None, "distinct_count": 0,
+                                   "unique_ratio": None, **NUMERIC_NONE}
+    assert column(result, "x") == {"count": 0, "null_count": 0, "null_ratio": None, "distinct_count": 0,
+                                   "unique_ratio": None, **NUMERIC_NONE, "nan_count": 0, "inf_count": 0}
+    assert column(result, "s")["min_length"] is None and column(result, "s")["avg_length"] is None
+    assert selects == result.queries == 1  # nothing to bin: no histogram query
+    assert_json_safe(result)
+
+
+def test_all_null_column_and_single_row(engine: Engine) -> None:
+    create(engine, "nulls", [Column("n", Integer), Column("s", String(5))], [{"n": None, "s": None}] * 3)
+    create(engine, "single", [Column("n", Integer), Column("x", Float)], [{"n": 42, "x": 2.5}])
+    nulls, _ = profile(engine, "nulls")
+    assert column(nulls, "n") == {"count": 3, "null_count": 3, "null_ratio": 1.0, "distinct_count": 0,
+                                  "unique_ratio": None, **NUMERIC_NONE}
+    assert column(nulls, "s")["max_length"] is None
+    single, selects = profile(engine, "single")
+    n = column(single, "n")
+    assert (n["min"], n["max"], n["mean"], n["stddev"]) == (42, 42, 42.0, None)  # stddev of one row: None, not 0
+    assert n["histogram"] == {"edges": [42, 42], "counts": [1]}
+    assert column(single, "x")["stddev"] is None and column(single, "x")["unique_ratio"] == 1.0
+    assert selects == single.queries == 1  # min == max everywhere: one bin, nothing to count
+    assert_json_safe(single)
+
+
+def test_nan_and_infinity_are_counted_and_kept_out(engine: Engine) -> None:
+    values = [1.0, 2.5, math.nan, math.inf, -math.inf, None, 4.0, 2.5]
+    create(engine, "specials", [Column("x", Float)], [{"x": v} for v in values])
+    metrics = column(profile(engine, "specials")[0], "x")
+    finite = [1.0, 2.5, 4.0, 2.5]
+    # SQLite cannot store NaN: it becomes NULL on insert.
+    nan_stored = engine.dialect.name != "sqlite"
+    assert metrics["nan_count"] == (1 if nan_stored else 0)
+    assert metrics["null_count"] == (1 if nan_stored else 2)
+    assert metrics["inf_count"] == 2
+    assert (metrics["min"], metrics["max"]) == (1.0, 4.0)
+    assert metrics["distinct_count"] == 3 and metrics["unique_ratio"] == 3 / 4
+    assert_close(metrics["mean"], statistics.fmean(finite))
+    assert_close(metrics["stddev"], statistics.stdev(finite))
+    assert metrics["histogram"] == expected_histogram(finite, 10)
+
+
+def test_stddev_is_accurate_for_large_values_with_tiny_spread(engine: Engine) -> None:
+    values = [1e9 + 0.001 * i for i in range(50)] + [1e9 - 0.0005]
+    create(engine, "spread", [Column("x", Double)], [{"x": v} for v in values])
+    metrics = column(profile(engine, "spread")[0], "x")
+    # The naive sum-of-squares formula returns 0 or garbage here. On SQLite our aggregate (Welford
+    # over values shifted by the first one) is exact to rounding. PostgreSQL's float8 stddev_samp
+    # (Youngs-Cramer) and DuckDB's are the databases' own one-pass algorithms, with a relative
+    # error near eps * |mean| / stddev (7.5e-6 here; measured 4e-5 on DuckDB).
+    rel = 1e-9 if engine.dialect.name == "sqlite" else 1e-4
+    assert_close(metrics["stddev"], statistics.stdev(values), rel=rel)
+    assert_close(metrics["mean"], statistics.fmean(values))
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"], indirect=True)
+def test_bigints_near_two_to_the_63_neither_overflow_nor_lose_the_spread(engine: Engine) -> None:
+    # DuckDB is left out: its stddev_samp converts BIGINT to DOUBLE first (ulp 2048 at 2^63).
+    top = 2**63 - 1
+    values = [top, top - 1, top - 2, top - 7, top - 1000]
+    create(engine, "bigints", [Column("b", BigInteger)], [{"b": v} for v in values])
+    result, selects = profile(engine, "bigints")
+    metrics = column(result, "b")
+    assert (metrics["min"], metrics["max"]) == (top - 1000, top)
+    assert_close(metrics["mean"], statistics.fmean(values))
+    assert_close(metrics["stddev"], float(statistics.stdev(values)), rel=1e-9)
+    assert metrics["histogram"] == expected_histogram(values, 10)
+    assert selects == result.queries == 2
+    assert_json_safe(result)
+
+
+def test_bigint_extremes_do_not_overflow_on_any_backend(engine: Engine) -> None:
+    values = [2**63 - 1, -(2**63), 2**63 - 1, 0]
+    create(engine, "extremes", [Column("b", BigInteger)], [{"b": v} for v in values])
+    result, _ = profile(engine, "extremes")
+    metrics = column(result, "b")
+    assert (metrics["min"], metrics["max"]) == (-(2**63), 2**63 - 1)
+    assert_close(metrics["mean"], statistics.fmean(values), rel=1e-9)
+    assert_close(metrics["stddev"], float(statistics.stdev(values)), rel=1e-9)
+    assert sum(metrics["histogram"]["counts"]) == 4 and not any(c.errors for c in result.columns)
+
+
+@pytest.mark.parametrize("engine", ["postgresql", "duckdb"], indirect=True)
+def test_decimals_keep_exact_bounds(engine: Engine) -> None:
+    # SQLite is left out: it stores NUMERIC values as REAL, so exact digits never reach it.
+    values = [Decimal("1234567890123456789012345678.0123456789"), Decimal("-0.0000000001"), Decimal("1.5"),
+              Decimal("1.5")]
+    create(engine, "decimals", [Column("d", Numeric(38, 10))], [])
+    with engine.begin() as conn:  # as text: the DuckDB driver binds Decimal parameters as DOUBLE
+        for v in values:
+            conn.execute(insert(Table("decimals", MetaData(), Column("d"))).values(d=cast(literal(str(v)), Numeric(38, 10))))
+    metrics = column(profile(engine, "decimals")[0], "d")
+    assert metrics["min"] == Decimal("-0.0000000001") and isinstance(metrics["min"], Decimal)
+    assert metrics["max"] == values[0] and isinstance(metrics["max"], Decimal)
+    assert_close(metrics["mean"], float(statistics.mean(values)))
+    assert_close(metrics["stddev"], float(statistics.stdev(values)), rel=1e-9)
+    lo, hi = Fraction(values[1]), Fraction(values[0])
+    edges = metrics["histogram"]["edges"]
+    assert edges[0] == values[1] and edges[-1] == values[0]
+    assert all(abs(Fraction(e) - (lo + (hi - lo) * i / 10)) < Fraction(1, 10**40) for i, e in enumerate(edges))
+    assert metrics["histogram"]["counts"] == [3, 0, 0, 0, 0, 0, 0, 0, 0, 1]
+    assert encode_metric(metrics["max"]) == "1234567890123456789012345678.0123456789"
+
+
+def test_booleans(engine: Engine) -> None:
+    values = [True, False, True, None, True]
+    create(engine, "flags", [Column("f", Boolean)], [{"f": v} for v in values])
+    metrics = column(profile(engine, "flags")[0], "f")
+    assert metrics == {"count": 5, "null_count": 1, "null_ratio": 0.2, "distinct_count": 2, "unique_ratio": 0.5,
+                       "mean": pytest.approx(3 / 4)}
+
+
+def test_timestamps_with_time_zones_and_dates(engine: Engine) -> None:
+    plus2 = timezone(timedelta(hours=2))
+    stamps = [datetime(2024, 1, 1, 1, 30, tzinfo=plus2), datetime(2023, 12, 31, 23, 45, tzinfo=timezone.utc),
+              datetime(2024, 6, 1, 8, 0, 0, 123456, tzinfo=timezone(timedelta(hours=-5)))]
+    if engine.dialect.name == "sqlite":
+        # SQLite has no time zones: applications store UTC (as the quickstart loader does).
+        stamps = [s.astimezone(timezone.utc) for s in stamps]
+    days = [date(2020, 2, 29), date(1999, 12, 31), None]
+    create(engine, "times", [Column("ts", DateTime(timezone=True)), Column("d", Date)],
+           [{"ts": s, "d": d} for s, d in zip(stamps, days)])
+    result, _ = profile(engine, "times")
+    ts, d = column(result, "ts"), column(result, "d")
+    # 2024-01-01 01:30+02:00 is 2023-12-31 23:30 UTC: earlier than 23:45 UTC.
+    assert ts["min"] == datetime(2023, 12, 31, 23, 30, tzinfo=timezone.utc)
+    assert ts["max"] == datetime(2024, 6, 1, 13, 0, 0, 123456, tzinfo=timezone.utc)
+    assert ts["distinct_count"] == 3
+    assert (d["min"], d["max"], d["null_count"]) == (date(1999, 12, 31), date(2020, 2, 29), 1)
+    assert_json_safe(result)
+
+
+def test_unicode_string_lengths_count_characters(engine: Engine) -> None:
+    values = ["héllo", "日本語", "😀😀", "", None, "plain"]
+    create(engine, "words", [Column("w", String(20))], [{"w": v} for v in values])
+    metrics = column(profile(engine, "words")[0], "w")
+    present = [v for v in values if v is not None]
+    lengths = [len(v) for v in present]
+    assert (metrics["min_length"], metrics["max_length"]) == (min(lengths), max(lengths))
+    assert_close(metrics["avg_length"], statistics.fmean(lengths))
+    assert (metrics["min"], metrics["max"]) == (min(present), max(present))
+    assert metrics["distinct_count"] == 5 and metrics["null_count"] == 1
+
+
+WEIRD_COLUMNS = ["select", "order", "Mixed Case", "semi;colon", "quote'single", 'quote"double', "back`tick",
+                 "dot.ted", "per%cent"]
+
+
+def test_identifiers_are_quoted(engine: Engine) -> None:
+    name = 'We"ird.ta`ble; drop \'x'
+    rows = [{c: i * 10 + k for k, c in enumerate(WEIRD_COLUMNS)} for i in range(4)]
+    create(engine, name, [Column(c, Integer) for c in WEIRD_COLUMNS], rows)
+    result, selects = profile(engine, name)
+    assert result.table == name and result.row_count == 4
+    for k, c in enumerate(WEIRD_COLUMNS):
+        assert column(result, c)["min"] == k and column(result, c)["max"] == 30 + k, c
+        assert column(result, c)["distinct_count"] == 4
+    assert selects == result.queries == 2
