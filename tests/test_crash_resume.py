@@ -85,3 +85,29 @@ def test_sigkill_mid_run_then_resume_finishes_exactly_once(tmp_path, pg_server, 
                                    .group_by(tables.results.c.dataset_name)).all())
     assert runs == {v: 1 for v in VIEWS}  # exactly one result set per table
     assert stamps == {v: 1 for v in VIEWS}  # and no leftover rows of a second profiling
+
+
+def test_ctrl_c_lets_running_tasks_finish_records_state_and_exits_130(tmp_path, pg_db):
+    make_slow_views(pg_db, VIEWS, 0.6)
+    data = config_data(tmp_path, {"pg": pg_db}, [{"pattern": "slow*"}],
+                       execution={"max_workers": 2, "warehouse_limits": {"pg": 2}})
+    cfg = write_config(tmp_path, data)
+    config = make_config(data)
+    (tmp_path / "plan.json").write_text(cli("plan", "-c", str(cfg), cwd=tmp_path).stdout)
+    proc = popen_cli("apply", "plan.json", "-c", str(cfg), cwd=tmp_path)
+    store = open_state(config)
+    run = wait_for(lambda: next(iter(store.runs()), None), what="the run row")
+    wait_for(lambda: sum(r.status == TaskStatus.RUNNING for r in store.tasks(run.run_id)) == 2, what="two running")
+    running = {r.task_id for r in store.tasks(run.run_id) if r.status == TaskStatus.RUNNING}
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    rows = {r.task_id: r for r in store.tasks(run.run_id)}
+    assert all(rows[t].status == TaskStatus.SUCCEEDED for t in running)  # let finish, not abandoned
+    assert {r.status for r in rows.values()} <= {TaskStatus.SUCCEEDED, TaskStatus.CANCELLED}
+    assert any(r.status == TaskStatus.CANCELLED and r.error_message == "interrupted (Ctrl-C)" for r in rows.values())
+    assert store.run(run.run_id).status == RunStatus.INTERRUPTED
+    assert f"run `baselinr resume {run.run_id}`" in stderr
+    resumed = cli("resume", "-c", str(cfg), cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert {r.status for r in store.tasks(run.run_id)} == {TaskStatus.SUCCEEDED}
