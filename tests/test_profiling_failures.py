@@ -1,0 +1,146 @@
+"""Failure isolation, wide tables and concurrency of the profiling engine.
+
+A column that breaks the fused select costs extra (bisected) selects but never the table;
+a broken table or connection raises the database's own SQLAlchemy exception.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Column, Integer, MetaData, Table, func, insert, select, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from baselinr.connectors.catalog import ColumnInfo, TableInfo
+from baselinr.profiling import MAX_SELECT_ITEMS, profile_table
+from tests.test_profiling_fixtures import (
+    BACKENDS, StatementCounter, assert_close, column, expected_histogram, make_engine, profile, reflect, schema_of,
+    task_for,
+)
+
+# A view whose "bad" column raises at run time for one row, but only when it is evaluated.
+FAILING_VIEW = {
+    "sqlite": ("CREATE VIEW boom AS SELECT id, CASE WHEN id = 3 THEN abs(-9223372036854775807 - 1) ELSE id END "
+               "AS bad FROM base", "integer overflow"),
+    "postgresql": ("CREATE VIEW boom AS SELECT id, CASE WHEN id = 3 THEN 1 / (id - 3) ELSE id END AS bad FROM base",
+                   "division by zero"),
+    "duckdb": ("CREATE VIEW boom AS SELECT id, CASE WHEN id = 3 THEN CAST(error('boom') AS INTEGER) ELSE id END "
+               "AS bad FROM base", "boom"),
+}
+
+
+@pytest.fixture(params=BACKENDS)
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Engine:
+    return make_engine(request.param, request, tmp_path)
+
+
+def create_ints(engine: Engine, name: str, columns: list[str], rows: list[list[int]]) -> None:
+    table = Table(name, MetaData(), *(Column(c, Integer) for c in columns))
+    table.create(engine)
+    with engine.begin() as conn:
+        conn.execute(insert(table), [dict(zip(columns, r)) for r in rows])
+
+
+def test_a_failing_column_is_isolated_and_the_table_still_profiles(engine: Engine) -> None:
+    ddl, message = FAILING_VIEW[engine.dialect.name]
+    create_ints(engine, "base", ["id"], [[i] for i in range(1, 6)])
+    with engine.begin() as conn:
+        conn.execute(text(ddl))
+    task = task_for(reflect(engine, "boom"))
+    counter = StatementCounter(engine)
+    with engine.connect() as conn:
+        result = profile_table(conn, task)
+        counter.close()
+        assert conn.execute(select(1)).scalar() == 1  # the connection is still usable
+    good = column(result, "id")
+    assert (good["count"], good["min"], good["max"], good["distinct_count"]) == (5, 1, 5, 5)
+    assert_close(good["stddev"], statistics.stdev(range(1, 6)))
+    assert good["histogram"] == expected_histogram([1, 2, 3, 4, 5], 10)
+    bad = next(c for c in result.columns if c.name == "bad")
+    assert bad.metrics == {"count": 5}  # the row count does not read the column
+    assert bad.errors and all(message in reason for reason in bad.errors.values()), bad.errors
+    assert {"null_count", "distinct_count", "unique_ratio"} <= set(bad.errors)
+    # The view's column is untyped on SQLite ("other": non-null and distinct counts), an integer
+    # elsewhere (non-null, distinct, min, max, mean, stddev). Selects: the fused one, the probe,
+    # each half split at the column boundary, the broken column's aggregates one by one, and
+    # the histogram of "id".
+    bad_aggregates = 2 if engine.dialect.name == "sqlite" else 6
+    assert result.queries == counter.selects == 1 + 1 + 2 + bad_aggregates + 1
+
+
+def test_a_missing_table_raises_the_database_error(engine: Engine) -> None:
+    create_ints(engine, "gone", ["a", "b"], [[1, 2]])
+    task = task_for(reflect(engine, "gone"))
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE gone"))
+    counter = StatementCounter(engine)
+    with engine.connect() as conn, pytest.raises(DBAPIError):
+        profile_table(conn, task)
+    counter.close()
+    assert counter.selects == 2  # the fused select and the probe: no bisection of a missing table
+
+
+def test_a_lost_connection_raises_without_retrying_inside(pg_db: dict, tmp_path: Path,
+                                                          request: pytest.FixtureRequest) -> None:
+    engine = make_engine("postgresql", request, tmp_path)
+    create_ints(engine, "t", ["a"], [[1], [2]])
+    task = task_for(reflect(engine, "t"))
+    with engine.connect() as conn:
+        pid = conn.execute(select(func.pg_backend_pid())).scalar()
+        conn.rollback()
+        with engine.connect() as killer:
+            killer.execute(select(func.pg_terminate_backend(pid)))
+        with pytest.raises(OperationalError) as info:
+            profile_table(conn, task)
+    assert info.value.connection_invalidated
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"], indirect=True)
+def test_wide_tables_are_fused_in_bounded_chunks(engine: Engine) -> None:
+    width = 700
+    names = [f"c{k:03d}" for k in range(width)]
+    create_ints(engine, "wide", names, [[k + r for k in range(width)] for r in range(3)])
+    result, selects = profile(engine, "wide")
+    # integer columns: non-null, distinct, min, max, mean, stddev; histograms: 9 inner edges each.
+    aggregates, thresholds = 1 + width * 6, width * 9
+    assert selects == result.queries == math.ceil(aggregates / MAX_SELECT_ITEMS) + math.ceil(thresholds / MAX_SELECT_ITEMS)
+    assert selects > 2 and not any(c.errors for c in result.columns)
+    for k, name in enumerate(names):
+        metrics = column(result, name)
+        assert (metrics["min"], metrics["max"], metrics["distinct_count"]) == (k, k + 2, 3), name
+        assert metrics["histogram"] == expected_histogram([k, k + 1, k + 2], 10), name
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"], indirect=True)
+def test_concurrent_calls_on_their_own_connections_agree_with_python(engine: Engine) -> None:
+    data = {f"t{i}": [[v * (i + 1), v % (i + 2)] for v in range(200 + i)] for i in range(4)}
+    for name, rows in data.items():
+        create_ints(engine, name, ["x", "y"], rows)
+    tasks = {name: task_for(reflect(engine, name)) for name in data}
+
+    def run(name: str):
+        with engine.connect() as conn:
+            return profile_table(conn, tasks[name])
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = dict(zip(data, pool.map(run, list(data) * 3)))
+    for name, rows in data.items():
+        xs, ys = [r[0] for r in rows], [r[1] for r in rows]
+        assert_close(column(results[name], "x")["stddev"], statistics.stdev(xs))
+        assert column(results[name], "y")["distinct_count"] == len(set(ys))
+        assert column(results[name], "x")["histogram"] == expected_histogram(xs, 10)
+
+
+def test_columns_of_unknown_tables_in_other_schemas_are_quoted(engine: Engine) -> None:
+    """A task built by hand (not reflected) for an explicit schema reads the same table."""
+    create_ints(engine, "plain", ["v"], [[3], [4]])
+    info = TableInfo(warehouse="wh", schema=schema_of(engine), name="plain",
+                     columns=(ColumnInfo(name="v", type="INTEGER", category="integer"),))
+    with engine.connect() as conn:
+        result = profile_table(conn, task_for(info, metrics=("min", "max", "mean")))
+    assert column(result, "v") == {"min": 3, "max": 4, "mean": 3.5}
