@@ -21,9 +21,9 @@ from sqlalchemy import and_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from baselinr.config import BaselinrConfig
-from baselinr.config.models import RetryConfig
+from baselinr.config.models import MonitoringConfig, RetryConfig
 from baselinr.events import build_event_bus
-from baselinr.errors import StateError
+from baselinr.errors import PlanError, StateError
 from baselinr.runner import RunOptions, Runner, RunStatus, StateStore, TaskStatus, open_state
 from baselinr.runner.reporter import SilentReporter
 from baselinr.runner.state import TaskRow, utcnow
@@ -78,7 +78,7 @@ class PlanTarget:
             store.set_run_status(run_id, RunStatus.RUNNING)
             connections = plan_connections(self.plan, self.config)
             engines = open_engines(connections, max_workers)
-            bus = build_event_bus(self.config or BaselinrConfig())
+            bus = build_event_bus(_without_metrics_server(self.config))
             try:
                 Runner(store, self.plan, run_id, engines, self.config.retry if self.config else RetryConfig(),
                        secrets_of(connections, self.config), RunOptions(max_workers=max_workers),
@@ -104,11 +104,22 @@ def ensure_run(store: StateStore, plan: Plan, run_id: str) -> None:
             store.create_run(plan, dumps_plan(plan), run_id)
         except IntegrityError:
             pass  # another step of the same orchestrator run created it first
-    store.check_plan_matches(run_id, plan)
+    try:
+        store.check_plan_matches(run_id, plan)
+    except PlanError:
+        raise PlanError(f"run {run_id} was started with another plan; launch a new run (not a re-execution) "
+                        "to profile this plan") from None
     row = store.run(run_id)
     if row.lease_owner is not None and row.lease_expires_at is not None and row.lease_expires_at > utcnow():
         raise StateError(f"run {run_id} is being executed by a baselinr runner (host {row.host}, pid {row.pid}); "
                          "wait for it to finish")
+
+
+def _without_metrics_server(config: BaselinrConfig | None) -> BaselinrConfig:
+    """The config for a step's event bus: hooks as configured, but no metrics HTTP server, which
+    concurrent steps would all try to bind (Dagster has its own run observability)."""
+    config = config or BaselinrConfig()
+    return config.model_copy(update={"monitoring": MonitoringConfig()})
 
 
 def settle_run_status(store: StateStore, run_id: str) -> RunStatus:
