@@ -281,3 +281,7 @@ def test_a_hook_that_cannot_be_built_is_bad_input_exit_2(small_sqlite_project) -
     assert result.stderr.strip().splitlines()[-1] == \
         "error: hooks.hooks[0].module: cannot import 'no_such_hooks_module': No module named 'no_such_hooks_module'"
     assert "Traceback" not in result.stderr
+    as_json = run_cli(tmp_path, env, "apply", "plan.json", "-c", "config.yml", "--log-format", "json")
+    [line] = [json.loads(line) for line in as_json.stderr.splitlines()]  # still one JSON object per line
+    assert as_json.returncode == 2 and line["level"] == "error"
+    assert line["message"] == result.stderr.strip().splitlines()[-1]
