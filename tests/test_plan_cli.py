@@ -220,3 +220,16 @@ def test_example_config_plans_the_quickstart_warehouse(nyc_sqlite: Path, monkeyp
     # the plan keeps the ${VAR} reference, not the machine-specific path it resolved to
     assert str(nyc_sqlite) not in result.stdout
     assert plan.warehouses["sqlite"].connection["filepath"].startswith("${BASELINR_WAREHOUSE")
+
+
+def test_engine_failure_names_the_warehouse_without_secret(tmp_path: Path) -> None:
+    # Without PyMySQL: "driver not installed"; with it: nothing listens on the port. Either way one line.
+    config = tmp_path / "my.yml"
+    config.write_text(yaml.safe_dump({
+        "sources": {"shop": {"type": "mysql", "host": "127.0.0.1", "port": free_port(), "database": "shop",
+                             "password": SECRET}},
+        "profiling": {"tables": [{"source": "shop", "table": "orders"}]}}), encoding="utf-8")
+    result = run("plan", "-c", str(config))
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr.startswith("error: warehouse 'shop': ") and result.stderr.count("\n") == 1
+    assert SECRET not in result.stderr

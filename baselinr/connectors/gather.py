@@ -45,7 +45,10 @@ def gather_catalog(config: BaselinrConfig) -> Catalog:
         conn = warehouses[name]
         if conn.type in FILE_WAREHOUSES and not Path(str(conn.filepath)).is_file():
             raise WarehouseConnectionError(f"warehouse {name!r}: database file {conn.filepath!r} not found")
-        engine = create_engine(conn, config.execution)
+        try:
+            engine = create_engine(conn, config.execution)
+        except WarehouseConnectionError as exc:
+            raise WarehouseConnectionError(f"warehouse {name!r}: {_without_secret(str(exc), conn.password)}") from None
         try:
             for schema in schemas:
                 tables.extend(inspect_schema(engine, name, schema))
