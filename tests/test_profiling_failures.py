@@ -73,6 +73,17 @@ def test_a_failing_column_is_isolated_and_the_table_still_profiles(engine: Engin
     assert result.queries == counter.selects == 1 + 1 + 2 + bad_aggregates + 1
 
 
+def test_fallback_on_an_autocommit_postgresql_connection(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    engine = make_engine("postgresql", request, tmp_path)
+    create_ints(engine, "base", ["id"], [[i] for i in range(1, 6)])
+    with engine.begin() as conn:
+        conn.execute(text(FAILING_VIEW["postgresql"][0]))
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        assert conn.connection.driver_connection.autocommit  # no transaction: SAVEPOINT would be refused
+        result = profile_table(conn, task_for(reflect(engine, "boom")))
+    assert column(result, "id")["max"] == 5 and "division by zero" in result.columns[1].errors["distinct_count"]
+
+
 def test_a_missing_table_raises_the_database_error(engine: Engine) -> None:
     create_ints(engine, "gone", ["a", "b"], [[1, 2]])
     task = task_for(reflect(engine, "gone"))

@@ -43,6 +43,9 @@ class FusedRunner:
         self.source = source
         self.queries = 0  # data statements (SAVEPOINT bookkeeping is not counted)
         self._table_ok = False
+        # An autocommit connection has no transaction to abort (and refuses SAVEPOINT).
+        autocommit = bool(getattr(conn.connection.driver_connection, "autocommit", False))
+        self._savepoints = flavor.recovery == "savepoint" and not autocommit
 
     def run(self, items: list[Item]) -> tuple[dict[Key, Any], dict[Key, str]]:
         """(value by item key, failure reason by item key) for every item."""
@@ -71,7 +74,7 @@ class FusedRunner:
 
     def _execute(self, stmt: Select) -> Row:
         self.queries += 1
-        if self.flavor.recovery == "savepoint":
+        if self._savepoints:
             with self.conn.begin_nested():
                 return self.conn.execute(stmt).one()
         try:
