@@ -45,6 +45,7 @@ def write_plan(plan: Plan, path: str | os.PathLike[str]) -> None:
             fh.writelines(iter_plan_json(plan))
         os.replace(tmp, target)
     except OSError as exc:
+        tmp.unlink(missing_ok=True)
         raise PlanError(f"{path}: cannot write plan file: {exc.strerror}") from None
 
 
@@ -54,7 +55,8 @@ def load_plan(source: str | os.PathLike[str]) -> Plan:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        if not text.rstrip().endswith("}"):
+        stripped = text.strip()
+        if stripped.startswith("{") and not stripped.endswith("}"):
             raise PlanError(f"{name}: the plan is truncated (the JSON ends early at line {exc.lineno}); {REPLAN}") from None
         raise PlanError(f"{name}: not a plan: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
     if not isinstance(data, dict):

@@ -54,14 +54,23 @@ def test_round_trip_from_file_and_text(tmp_path: Path, plan_text: str) -> None:
     assert plan_text.endswith("}\n") and "\n  \"batches\": [\n" in plan_text  # 2-space indent, sorted keys
 
 
+def test_unwritable_output_leaves_nothing_behind(tmp_path: Path, plan_text: str) -> None:
+    target = tmp_path / "missing-dir" / "plan.json"
+    with pytest.raises(PlanError, match=r"plan\.json: cannot write plan file: No such file or directory$"):
+        planner.write_plan(planner.load_plan(plan_text), target)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(PlanError, match=r"nope\.json: plan file not found$"):
         planner.load_plan(tmp_path / "nope.json")
 
 
 def test_not_json(tmp_path: Path) -> None:
-    assert refusal(tmp_path, "format_version: 1\n}") == ("not a plan: invalid JSON at line 1, column 1: "
-                                                          "Expecting value")
+    assert refusal(tmp_path, "format_version: 1\ntasks: []\n") == ("not a plan: invalid JSON at line 1, column 1: "
+                                                                   "Expecting value")
+    assert refusal(tmp_path, '{"format_version": 1 "x": 2}') == ("not a plan: invalid JSON at line 1, column 22: "
+                                                                 "Expecting ',' delimiter")
 
 
 def test_truncated(tmp_path: Path, plan_text: str) -> None:
