@@ -177,7 +177,7 @@ def test_batch_asset_profiles_many_tables_with_workers_inside_one_asset(nyc_sqli
 def test_batch_asset_refuses_unknown_tasks(nyc_sqlite: Path, tmp_path: Path) -> None:
     plan_path, config_path = write_plan(tmp_path, {"nyc": {"type": "sqlite", "filepath": str(nyc_sqlite)}},
                                         [{"table": "airlines", "source": "nyc"}])
-    with pytest.raises(Exception, match=r"unknown task 'nyc\.main\.nope'"):
+    with pytest.raises(PlanError, match=r"^profile_batch_asset: 'nyc\.main\.nope' is not a task of the plan$"):
         profile_batch_asset(plan_path, "b", config_path=config_path, task_ids=["nyc.main.nope"])
 
 

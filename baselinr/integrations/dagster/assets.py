@@ -9,13 +9,14 @@ replace, never double, a table's results. The run tag ``baselinr/run_id`` overri
 import hashlib
 import os
 import re
+import time
 from typing import Any, Iterable, Sequence
 
 import dagster as dg
 from dagster import AssetExecutionContext
 
 from baselinr.config import load_config
-from baselinr.errors import BaselinrError
+from baselinr.errors import BaselinrError, PlanError
 from baselinr.integrations.dagster.execution import PlanTarget, StepResult
 from baselinr.integrations.dagster.pools import pool_name
 from baselinr.runner.state import TaskRow
@@ -60,24 +61,25 @@ def profile_batch_asset(plan_path_or_plan: PlanSource, key: str | Sequence[str],
     target = _target(plan_path_or_plan, config_path)
     plan = target.plan
     ids = [t.id for t in plan.tasks] if task_ids is None else list(task_ids)
-    unknown = [t for t in ids if t not in {task.id for task in plan.tasks}]
-    if unknown or not ids:
-        raise BaselinrError(f"profile_batch_asset: {'unknown task ' + repr(unknown[0]) if unknown else 'no tasks'} "
-                            f"(the plan's tasks look like {plan.tasks[0].id if plan.tasks else 'none'!r})")
+    known = {t.id for t in plan.tasks}
+    unknown = next((t for t in ids if t not in known), None)
+    if unknown is not None or not ids:
+        raise PlanError(f"profile_batch_asset: {unknown!r} is not a task of the plan" if ids else
+                        "profile_batch_asset: no tasks to profile")
     workers = max_workers or plan.execution.max_workers
-    inside = set(ids)
-    deps = sorted({d for t in ids for d in plan.task(t).depends_on if d not in inside})
-    asset_key = dg.AssetKey(key) if isinstance(key, (str, list, tuple)) else key
+    deps = sorted({d for t in ids for d in plan.task(t).depends_on if d not in set(ids)})
+    asset_key = dg.AssetKey(key)
 
     @dg.multi_asset(name=_op_name(asset_key.path), outs={"result": dg.AssetOut(key=asset_key, group_name=group_name)},
                     deps=[_asset_key(plan.task(d)) for d in deps], pool=pool, retry_policy=retry_policy,
                     description=f"Profile {len(ids)} table(s) of a Baselinr plan with max_workers={workers}.")
     def _batch(context: AssetExecutionContext) -> dg.MaterializeResult:
+        started = time.monotonic()
         result = _run(context, target, ids, workers)
         metadata: dict[str, Any] = {
             "baselinr_run_id": result.run_id, "tables": len(ids), "succeeded": len(ids) - len(result.failed),
             "failed": len(result.failed), "row_count": sum(p.row_count or 0 for p in result.profiles.values()),
-            "duration_seconds": sum(p.duration_seconds or 0.0 for p in result.profiles.values()),
+            "duration_seconds": time.monotonic() - started,
         }
         if result.failed:
             first = result.failed[0]
