@@ -18,6 +18,7 @@ from baselinr.errors import ConfigError, WarehouseConnectionError
 from baselinr.events import build_event_bus
 from baselinr.events import bus as ev
 from baselinr.events.sql_hook import events_table
+from baselinr.utils.logging import RunContext
 from tests.test_observability_helpers import Receiver, events_by_table, simulate_run
 
 
@@ -26,12 +27,14 @@ def config_with(*hooks: dict, enabled: bool = True):
 
 
 def stored_events(url: str, table: str = "baselinr_events") -> list[tuple]:
+    """(event_type, metadata, run_id, timestamp, environment) of every stored row, in id order."""
     engine = create_engine(url)
     t = events_table(table)
     with engine.connect() as conn:
-        rows = conn.execute(select(t.c.event_type, t.c.metadata, t.c.run_id, t.c.timestamp).order_by(t.c.id)).all()
+        rows = conn.execute(select(t.c.event_type, t.c.metadata, t.c.run_id, t.c.timestamp, t.c.environment)
+                            .order_by(t.c.id)).all()
     engine.dispose()
-    return [(r[0], json.loads(r[1]), r[2], r[3]) for r in rows]
+    return [(r[0], json.loads(r[1]), r[2], r[3], r[4]) for r in rows]
 
 
 def test_sql_hook_stores_every_event_of_an_8_worker_run_on_postgresql(pg_db: dict) -> None:
@@ -41,7 +44,7 @@ def test_sql_hook_stores_every_event_of_an_8_worker_run_on_postgresql(pg_db: dic
     rows = stored_events(f"postgresql+psycopg://{pg_db['username']}@{pg_db['host']}:{pg_db['port']}/{pg_db['database']}")
     assert Counter(r[0] for r in rows) == run.emitted
     assert len(rows) == sum(run.emitted.values())
-    assert {r[2] for r in rows} == {"run-sim"}
+    assert {(r[2], r[4]) for r in rows} == {("run-sim", "development")}
     assert all(r[3].tzinfo is not None for r in rows)
     # Rows are in delivery order, so each task's events are in lifecycle order.
     for table, types in events_by_table((r[0], r[1]) for r in rows).items():
@@ -64,12 +67,17 @@ def test_sql_hook_on_sqlite_with_a_custom_table_name_keeps_metadata(tmp_path: Pa
                            "token": "***"}
 
 
-def test_sql_hook_creates_its_table_once_and_appends(tmp_path: Path) -> None:
+def test_sql_hook_creates_its_table_once_and_appends_with_the_run_context(tmp_path: Path) -> None:
     hook = {"type": "sql", "connection": {"type": "sqlite", "filepath": str(tmp_path / "e.db")}}
-    for run_id in ("r1", "r2"):
-        with build_event_bus(config_with(hook)) as bus:
-            bus.emit(ev.RUN_STARTED, run_id=run_id, tasks=0, max_workers=1)
-    assert [r[2] for r in stored_events(f"sqlite:///{tmp_path / 'e.db'}")] == ["r1", "r2"]
+    with build_event_bus(config_with(hook)) as bus:  # run id learnt from run_started
+        bus.emit(ev.RUN_STARTED, run_id="r1", tasks=0, max_workers=1)
+        bus.emit(ev.RUN_FINISHED, run_id="r1", status="succeeded", counts={}, duration_seconds=0.0)
+    with build_event_bus(config_with(hook), context=RunContext(run_id="r2", environment="prod")) as bus:
+        bus.emit(ev.TASK_SKIPPED, table="w.main.t", warehouse="w", reason="upstream failed")
+    rows = stored_events(f"sqlite:///{tmp_path / 'e.db'}")
+    assert [(r[0], r[2], r[4]) for r in rows] == [(ev.RUN_STARTED, "r1", "development"),
+                                                  (ev.RUN_FINISHED, "r1", "development"),
+                                                  (ev.TASK_SKIPPED, "r2", "prod")]
 
 
 def test_sql_hook_that_cannot_reach_its_database_is_bad_input_without_the_password(pg_server) -> None:
@@ -90,6 +98,7 @@ def test_webhook_posts_each_event_as_json_in_order() -> None:
     assert receiver.bodies[0]["event_type"] == ev.RUN_STARTED and receiver.bodies[-1]["event_type"] == ev.RUN_FINISHED
     assert all(h["Authorization"] == "Bearer t0k" and h["Content-Type"] == "application/json" for h in receiver.headers)
     assert receiver.bodies[0]["metadata"] == {"run_id": "run-sim", "tasks": 20, "max_workers": 4}
+    assert {(b["run_id"], b["environment"]) for b in receiver.bodies} == {("run-sim", "development")}
     assert receiver.bodies[0]["timestamp"].endswith("+00:00")
 
 

@@ -181,6 +181,7 @@ def test_apply_with_json_logs_metrics_and_hooks(warehouse: dict, pg_server, tmp_
     stored = stored_event_types(pg_server.url(events_db["database"]))
     assert stored == [line["event_type"] for line in events]
     assert [body["event_type"] for body in receiver.bodies] == stored
+    assert {(body["run_id"], body["environment"]) for body in receiver.bodies} == {(run_id, "e2e")}
     # -- no secret anywhere we wrote
     for written in (stderr, json.dumps(receiver.bodies), (tmp_path / "baselinr.prom").read_text()):
         assert PASSWORD not in written

@@ -55,7 +55,7 @@ def build_event_bus(config: "BaselinrConfig | None" = None, *, metrics_file: str
     config = config or BaselinrConfig()
     context = context or RunContext(environment=config.environment)
     metrics = RunMetrics(metrics_file, keep_alive=config.monitoring.keep_alive)
-    hooks = build_hooks(config.hooks)
+    hooks = build_hooks(config.hooks, context)
     bus = RunEventBus(EventLogger(context), metrics)
     for subscriber in (bus.log, metrics, *hooks):
         bus.register(subscriber)

@@ -17,12 +17,13 @@ from typing import Any
 
 from baselinr.config.models import HookConfig, HooksConfig
 from baselinr.errors import BaselinrError, ConfigError
-from baselinr.events.bus import BaseEvent, Subscriber
-from baselinr.utils.logging import log_event, scrub_text
+from baselinr.events.bus import RUN_STARTED, BaseEvent, Subscriber
+from baselinr.utils.logging import RunContext, log_event, scrub_text
 
 logger = logging.getLogger("baselinr.events.hooks")
 
 FLUSH_TIMEOUT_S = 30.0
+Stamped = tuple[BaseEvent, RunContext]  # an event and the run context it was emitted in
 
 
 class LoggingHook:
@@ -47,21 +48,25 @@ class QueuedHook:
 
     name = "queued"
 
-    def __init__(self, flush_timeout: float = FLUSH_TIMEOUT_S, max_batch: int = 500) -> None:
+    def __init__(self, context: RunContext | None = None, flush_timeout: float = FLUSH_TIMEOUT_S,
+                 max_batch: int = 500) -> None:
+        self.context = context or RunContext()
         self.flush_timeout = flush_timeout
         self.max_batch = max_batch
         self.delivered = 0
         self.failed = 0
-        self._queue: queue.SimpleQueue[BaseEvent | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Stamped | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name=f"baselinr-{self.name}-hook", daemon=True)
         self._thread.start()
 
-    def deliver(self, events: list[BaseEvent]) -> None:
-        """Deliver a batch of events, in order; raise on failure."""
+    def deliver(self, events: list[Stamped]) -> None:
+        """Deliver a batch of (event, run context at emission), in order; raise on failure."""
         raise NotImplementedError
 
     def handle_event(self, event: BaseEvent) -> None:
-        self._queue.put(event)
+        # Called under the bus lock, in emission order: the context update needs no lock.
+        self.context = self.context.adopt_run_id(event.metadata) if event.event_type == RUN_STARTED else self.context
+        self._queue.put((event, self.context))
 
     def close(self) -> None:
         self._queue.put(None)
@@ -76,7 +81,7 @@ class QueuedHook:
     def _run(self) -> None:
         done = False
         while not done:
-            batch: list[BaseEvent] = []
+            batch: list[Stamped] = []
             item = self._queue.get()
             while item is not None:
                 batch.append(item)
@@ -87,7 +92,7 @@ class QueuedHook:
             if batch:
                 self._deliver_logged(batch)
 
-    def _deliver_logged(self, batch: list[BaseEvent]) -> None:
+    def _deliver_logged(self, batch: list[Stamped]) -> None:
         try:
             self.deliver(batch)
             self.delivered += len(batch)
@@ -98,15 +103,17 @@ class QueuedHook:
                        type(exc).__name__, exc)
 
 
-def build_hooks(config: HooksConfig) -> list[Subscriber]:
-    """One subscriber per enabled hook (none when ``hooks.enabled`` is false), in config order."""
+def build_hooks(config: HooksConfig, context: RunContext | None = None) -> list[Subscriber]:
+    """One subscriber per enabled hook (none when ``hooks.enabled`` is false), in config order.
+
+    ``context`` (run id, environment) is stamped on what the sql and webhook hooks send."""
     if not config.enabled:
         return []
     hooks: list[Subscriber] = []
     try:
         for index, hook in enumerate(config.hooks):
             if hook.enabled:
-                hooks.append(build_hook(hook, f"hooks.hooks[{index}]"))
+                hooks.append(build_hook(hook, f"hooks.hooks[{index}]", context))
     except BaselinrError:
         for built in hooks:  # stop the sender threads of the hooks built so far
             getattr(built, "close", lambda: None)()
@@ -114,19 +121,19 @@ def build_hooks(config: HooksConfig) -> list[Subscriber]:
     return hooks
 
 
-def build_hook(hook: HookConfig, where: str = "hook") -> Subscriber:
+def build_hook(hook: HookConfig, where: str = "hook", context: RunContext | None = None) -> Subscriber:
     """The subscriber for one hook entry; ``where`` names it in errors."""
     if hook.type == "logging":
         return LoggingHook(hook.level)
     if hook.type == "sql":
         from baselinr.events.sql_hook import SqlHook
 
-        return SqlHook(hook.connection, hook.table_name, where=where)  # type: ignore[arg-type] - validated
+        return SqlHook(hook.connection, hook.table_name, where=where, context=context)  # type: ignore[arg-type]
     if hook.type == "webhook":
         from baselinr.events.webhook import WebhookHook
 
         return WebhookHook(hook.url, headers=hook.headers, timeout=hook.timeout_seconds,  # type: ignore[arg-type]
-                           where=where)
+                           where=where, context=context)
     return _custom_hook(hook, where)
 
 

@@ -13,8 +13,6 @@ from __future__ import annotations
 import functools
 import logging
 import string
-import threading
-from dataclasses import replace
 from typing import Any
 
 from baselinr.events import bus as ev
@@ -52,13 +50,11 @@ class EventLogger:
     def __init__(self, context: RunContext | None = None, log: logging.Logger = logger) -> None:
         self.context = context or RunContext()
         self._log = log
-        self._lock = threading.Lock()
 
     def handle_event(self, event: ev.BaseEvent) -> None:
         md = event.metadata
-        if event.event_type == ev.RUN_STARTED and md.get("run_id") and not self.context.run_id:
-            with self._lock:
-                self.context = replace(self.context, run_id=str(md["run_id"]))
+        if event.event_type == ev.RUN_STARTED:
+            self.context = self.context.adopt_run_id(md)
         level, template = _FORMATS.get(event.event_type, ("info", event.event_type))
         if event.event_type == ev.PROFILING_FAILED and md.get("will_retry"):
             level = "warning"

@@ -19,18 +19,19 @@ from baselinr.config.models import ConnectionConfig
 from baselinr.connectors.factory import create_engine, safe_url
 from baselinr.errors import WarehouseConnectionError
 from baselinr.events.bus import BaseEvent
-from baselinr.events.hooks import QueuedHook
-from baselinr.utils.logging import scrub_text
+from baselinr.events.hooks import QueuedHook, Stamped
+from baselinr.utils.logging import RunContext, scrub_text
 
 
 def events_table(name: str = "baselinr_events", metadata: MetaData | None = None) -> Table:
-    """The events table: id, event_type, timestamp (tz-aware), run_id, task_id, metadata (JSON text)."""
+    """The events table: id, event_type, timestamp (tz-aware), run_id, environment, task_id, metadata (JSON)."""
     return Table(
         name, metadata or MetaData(),
         Column("id", Integer, primary_key=True, autoincrement=True),
         Column("event_type", String(64), nullable=False),
         Column("timestamp", DateTime(timezone=True), nullable=False),
         Column("run_id", String(64), nullable=True),
+        Column("environment", String(128), nullable=True),
         Column("task_id", String(1600), nullable=True, comment="metadata task_id, else table"),
         Column("metadata", Text, nullable=False, comment="JSON object"),
     )
@@ -42,10 +43,9 @@ class SqlHook(QueuedHook):
     name = "sql"
 
     def __init__(self, connection: ConnectionConfig, table_name: str = "baselinr_events", *,
-                 where: str = "hook") -> None:
+                 where: str = "hook", context: RunContext | None = None) -> None:
         self.engine = create_engine(connection)
         self.table = events_table(table_name)
-        self._run_id: str | None = None
         try:
             self.table.metadata.create_all(self.engine, checkfirst=True)
         except SQLAlchemyError as exc:
@@ -54,7 +54,7 @@ class SqlHook(QueuedHook):
                 reason = scrub_text(str(getattr(exc, "orig", None) or exc)).splitlines()[0]
                 raise WarehouseConnectionError(f"{where}.connection: cannot create table {table_name!r} "
                                                f"in {safe_url(connection)}: {reason}") from None
-        super().__init__()
+        super().__init__(context)
 
     def _created_concurrently(self) -> bool:
         """Whether another process created the table between our check and our CREATE."""
@@ -63,20 +63,18 @@ class SqlHook(QueuedHook):
         except SQLAlchemyError:
             return False
 
-    def deliver(self, events: list[BaseEvent]) -> None:
-        rows = [self._row(event) for event in events]
+    def deliver(self, events: list[Stamped]) -> None:
+        rows = [_row(event, context) for event, context in events]
         with self.engine.begin() as conn:
             conn.execute(self.table.insert(), rows)
-
-    def _row(self, event: BaseEvent) -> dict[str, object]:
-        md = event.metadata
-        if md.get("run_id"):  # run_started carries it; later events of the run inherit it
-            self._run_id = str(md["run_id"])
-        task_id = md.get("task_id") or md.get("table")
-        return {"event_type": event.event_type, "timestamp": event.timestamp, "run_id": self._run_id,
-                "task_id": str(task_id) if task_id is not None else None,
-                "metadata": json.dumps(md, default=str, sort_keys=True)}
 
     def close(self) -> None:
         super().close()
         self.engine.dispose()
+
+
+def _row(event: BaseEvent, context: RunContext) -> dict[str, object]:
+    task_id = event.metadata.get("task_id") or event.metadata.get("table")
+    return {"event_type": event.event_type, "timestamp": event.timestamp, "run_id": context.run_id,
+            "environment": context.environment, "task_id": str(task_id) if task_id is not None else None,
+            "metadata": json.dumps(event.metadata, default=str, sort_keys=True)}

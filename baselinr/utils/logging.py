@@ -43,6 +43,12 @@ class RunContext:
     def for_task(self, task_id: str, attempt: int | None) -> "RunContext":
         return replace(self, task_id=task_id, attempt=attempt)
 
+    def adopt_run_id(self, metadata: dict[str, Any]) -> "RunContext":
+        """This context, or a copy taking ``metadata["run_id"]`` (run_started's) when it has no run id."""
+        if self.run_id or not metadata.get("run_id"):
+            return self
+        return replace(self, run_id=str(metadata["run_id"]))
+
 
 def scrub_text(text: str) -> str:
     """``text`` with passwords in URLs and ``password=...`` assignments masked."""
