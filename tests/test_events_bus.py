@@ -100,7 +100,7 @@ def test_close_closes_each_subscriber_once_even_if_one_fails() -> None:
     (ev.WORKER_FAILED, {"worker_id": "w1", "table": "main.t", "error": "boom", "error_type": "X"}, "error"),
     (ev.TABLE_PROFILING_FAILED, {"table": "main.t", "error": "boom", "error_type": "X"}, "error"),
     (ev.PROFILING_FAILED, {"table": "main.t", "error": "lost", "attempt": 1, "will_retry": True}, "warning"),
-    (ev.PROFILING_FAILED, {"table": "main.t", "error": "lost", "attempt": 3, "will_retry": False}, "error"),
+    (ev.PROFILING_FAILED, {"table": "main.t", "error": "lost", "attempt": 3, "will_retry": False}, "debug"),
     (ev.TASK_SKIPPED, {"table": "main.u", "reason": "upstream main.t failed"}, "warning"),
     (ev.BATCH_STARTED, {"batch_id": "b0", "batch_size": 4, "max_workers": 2, "warehouse": "wh"}, "debug"),
 ])

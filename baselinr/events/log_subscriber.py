@@ -1,11 +1,11 @@
 """The bus subscriber that turns lifecycle events into structured log records (``log_event``).
 
-Levels: worker_started, batch_started, profiling_started, profiling_completed and queue_changed
-at debug (so a text log at info has one line per table); worker_completed, batch_completed and
-the run events at info;
-task_skipped and a profiling_failed that will be retried at warning; worker_failed,
-table_profiling_failed and a final profiling_failed at error. Each record carries the
-``RunContext``; task events get the task id (metadata ``task_id``, else ``table``) and attempt.
+Levels: worker_started, batch_started, profiling_started, profiling_completed, a final
+profiling_failed (table_profiling_failed says it next) and queue_changed at debug, so a text log
+at info has one line per table; worker_completed, batch_completed and the run events at info;
+task_skipped and a profiling_failed that will be retried at warning; worker_failed and
+table_profiling_failed at error. Each record carries the ``RunContext``; task events get the
+task id (metadata ``task_id``, else ``table``) and attempt.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ _FORMATS: dict[str, tuple[str, str]] = {
     ev.PROFILING_STARTED: ("debug", "profiling {table}"),
     ev.PROFILING_COMPLETED: ("debug", "profiled {table}: {row_count} rows, {column_count} columns "
                                      "in {duration_seconds:.2f}s"),
-    ev.PROFILING_FAILED: ("error", "profiling {table} failed: {error}"),
+    ev.PROFILING_FAILED: ("debug", "profiling {table} failed: {error}"),
     ev.TABLE_PROFILING_FAILED: ("error", "table {table} failed: {error}"),
     ev.TASK_SKIPPED: ("warning", "skipped {table}: {reason}"),
     ev.QUEUE_CHANGED: ("debug", "{queue_size} tasks queued for {warehouse}"),
