@@ -136,3 +136,14 @@ def test_a_busy_port_or_a_missing_directory_is_bad_input(tmp_path: Path) -> None
         build_event_bus(None, metrics_file=tmp_path / "nowhere" / "m.prom")
     with pytest.raises(ConfigError, match="--metrics-file: .* is a directory"):
         build_event_bus(None, metrics_file=tmp_path)
+
+
+def test_a_bad_hook_stops_the_server_and_writes_no_metrics_file(tmp_path: Path) -> None:
+    port = free_port()
+    config = parse_config({"monitoring": {"enable_metrics": True, "port": port, "keep_alive": True},
+                           "hooks": {"hooks": [{"type": "custom", "module": "no_such_module_q", "class_name": "H"}]}})
+    with pytest.raises(ConfigError, match=r"hooks\.hooks\[0\]\.module"):
+        build_event_bus(config, metrics_file=tmp_path / "m.prom")
+    assert not (tmp_path / "m.prom").exists() and kept_alive_ports() == []
+    with pytest.raises(OSError):
+        scrape(port)

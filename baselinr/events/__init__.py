@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from baselinr.errors import BaselinrError
 from baselinr.events.bus import BaseEvent, EventBus
 from baselinr.events.hooks import build_hooks
 from baselinr.events.log_subscriber import EventLogger
@@ -55,14 +56,14 @@ def build_event_bus(config: "BaselinrConfig | None" = None, *, metrics_file: str
     config = config or BaselinrConfig()
     context = context or RunContext(environment=config.environment)
     metrics = RunMetrics(metrics_file, keep_alive=config.monitoring.keep_alive)
-    hooks = build_hooks(config.hooks, context)
+    if config.monitoring.enable_metrics:
+        metrics.serve(config.monitoring.port)
+    try:
+        hooks = build_hooks(config.hooks, context)
+    except BaselinrError:
+        metrics.abort()  # bad input: nothing ran, so no metrics file either
+        raise
     bus = RunEventBus(EventLogger(context), metrics)
     for subscriber in (bus.log, metrics, *hooks):
         bus.register(subscriber)
-    if config.monitoring.enable_metrics:
-        try:
-            metrics.serve(config.monitoring.port)
-        except Exception:
-            bus.close()
-            raise
     return bus

@@ -135,11 +135,6 @@ class RunMetrics:
         logger.info("serving Prometheus metrics on http://%s:%d/metrics", addr, bound)
         return bound
 
-    @property
-    def port(self) -> int | None:
-        """The port the metrics are served on, or None."""
-        return self._server[2] if self._server else None
-
     def close(self) -> None:
         """End of run: gauges to 0, write the metrics file, stop the server unless kept alive."""
         with self._lock:
@@ -155,6 +150,12 @@ class RunMetrics:
         else:
             _shutdown(self._server)
         self._server = None
+
+    def abort(self) -> None:
+        """The run never started: stop the server (even with keep_alive) and write no file."""
+        if self._server is not None:
+            _shutdown(self._server)
+            self._server = None
 
 
 def check_metrics_file(path: str | os.PathLike[str]) -> Path:
