@@ -50,7 +50,8 @@ def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
     The command receives ``log_format``, ``log_level`` and ``metrics_file`` (pass the latter to
     ``build_event_bus(..., metrics_file=...)``). Logging is configured before the command runs.
     After it returns (or exits), a metrics server kept alive by ``monitoring.keep_alive`` is
-    served until Ctrl-C; the command's exit code is kept. An interrupted run does not wait.
+    served until Ctrl-C; the command's exit code is kept. An interrupted or crashed command
+    does not wait.
     """
 
     @functools.wraps(func)
@@ -59,17 +60,16 @@ def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
         from baselinr.utils.metrics import serve_kept_alive_until_interrupt
 
         configure_logging(log_format, log_level)  # type: ignore[arg-type] - click.Choice checked it
-        interrupted = False
+        finished = False  # the command ended on its own (not Ctrl-C, not a crash)
         try:
-            return func(*args, log_format=log_format, log_level=log_level, metrics_file=metrics_file, **kwargs)
-        except KeyboardInterrupt:
-            interrupted = True
-            raise
+            result = func(*args, log_format=log_format, log_level=log_level, metrics_file=metrics_file, **kwargs)
+            finished = True
+            return result
         except SystemExit as exc:
-            interrupted = exc.code == 130
+            finished = exc.code != 130
             raise
         finally:
-            serve_kept_alive_until_interrupt(wait=not interrupted)
+            serve_kept_alive_until_interrupt(wait=finished)
 
     wrapper = click.option("--metrics-file", type=click.Path(dir_okay=False),
                            help="Write Prometheus text metrics here when the run ends (node-exporter textfile).")(wrapper)
