@@ -86,9 +86,9 @@ class TaskExecutor:
     def _attempt(self, task: TaskSpec) -> ProfilingResult:
         with self.engines[task.warehouse].connect() as conn:
             if conn.dialect.name == "postgresql":
-                conn.execute(select(func.set_config("application_name", application_name(self.run_id), False)))
-                pid = conn.execute(select(func.pg_backend_pid())).scalar_one()
-                conn.commit()
+                pid = conn.execute(select(func.pg_backend_pid(), func.set_config(
+                    "application_name", application_name(self.run_id), False))).first()[0]
+                conn.commit()  # a session setting set in a rolled-back transaction would revert
                 if self.on_backend_pid is not None:
                     self.on_backend_pid(task.id, pid)
             reason = stale_reason(conn, task)

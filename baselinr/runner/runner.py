@@ -7,11 +7,14 @@ records each transition durably before relying on it, skips dependents of failur
 
 from __future__ import annotations
 
+import contextlib
 import queue
+import signal
 import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import Callable, Iterator
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import SQLAlchemyError
@@ -61,6 +64,7 @@ class Runner:
         self._messages: queue.Queue[_BackendPid | Future[TaskOutcome]] = queue.Queue()
         self._stop = threading.Event()
         self._interrupted = False
+        self._cancelled = False
         self._free_slots = list(range(self.max_workers, 0, -1))
         self._slot_of: dict[str, int] = {}
         self._future_task: dict[Future[TaskOutcome], str] = {}
@@ -78,37 +82,42 @@ class Runner:
         executor = TaskExecutor(self.run_id, self.engines, self.retry, self.secrets, self.bus,
                                 self._record_pid if sequential else self._queue_pid, self._stop)
         pool = None if sequential else WorkerPool(self.max_workers, self.plan.execution.queue_size)
-        try:
-            while not sched.finished:
-                try:
+        with _sigint_sets_flag(self._on_sigint):
+            try:
+                while not sched.finished:
                     self._dispatch(sched, executor, pool)
                     if pool is not None and not sched.finished:
                         self._receive(sched)
-                except KeyboardInterrupt:
-                    if self._interrupted:
-                        raise
-                    self._interrupt(sched)
-        finally:
-            if pool is not None:
-                pool.shutdown(wait=True)
+            finally:
+                if pool is not None:
+                    pool.shutdown(wait=True)
         return self._summarize(time.monotonic() - started)
+
+    def _on_sigint(self) -> None:
+        """First Ctrl-C: start nothing more, let running tasks finish. A second one aborts."""
+        if self._interrupted:
+            raise KeyboardInterrupt
+        self._interrupted = True
+        self._stop.set()
 
     # -- dispatch ----------------------------------------------------------------------------
     def _dispatch(self, sched: Scheduler, executor: TaskExecutor, pool: WorkerPool | None) -> None:
-        while (task_id := sched.next_ready()) is not None:
+        while not self._check_interrupt(sched) and (task_id := sched.next_ready()) is not None:
             task = self._tasks[task_id]
             self._start(task, sched)
             if pool is None:
-                try:
-                    outcome = executor.execute(task)
-                except KeyboardInterrupt:
-                    self._interrupt(sched, current=task_id)
-                    return
-                self._finish(sched, outcome)
+                self._finish(sched, executor.execute(task))
             else:
                 future = pool.submit(executor.execute, task)
                 self._future_task[future] = task_id
                 future.add_done_callback(self._messages.put)
+
+    def _check_interrupt(self, sched: Scheduler) -> bool:
+        """After Ctrl-C, record every task that will not start as cancelled (once)."""
+        if self._interrupted and not self._cancelled:
+            self._cancelled = True
+            self._not_run(sched.stop(), TaskStatus.CANCELLED, "interrupted (Ctrl-C)")
+        return self._interrupted
 
     def _receive(self, sched: Scheduler) -> None:
         try:
@@ -124,8 +133,8 @@ class Runner:
             self._finish(sched, message.result())
             return
         now = utcnow()  # the worker itself crashed: turn it into the same kind of result
-        self._finish(sched, TaskOutcome(task_id=task_id, succeeded=False, attempts=1, started_at=now, finished_at=now, error_type=type(error).__name__,
-                                        error_message=f"internal error: {error}"))
+        self._finish(sched, TaskOutcome(task_id=task_id, succeeded=False, attempts=1, started_at=now, finished_at=now,
+                                        error_type=type(error).__name__, error_message=f"internal error: {error}"))
 
     def _queue_pid(self, task_id: str, pid: int) -> None:
         self._messages.put(_BackendPid(task_id, pid))
@@ -161,7 +170,8 @@ class Runner:
         skipped = sched.mark_finished(task.id, outcome.succeeded)
         self._not_run([s for s, _ in skipped], TaskStatus.SKIPPED,
                       {s: f"upstream {failed} failed" for s, failed in skipped})
-        if not outcome.succeeded and self.options.fail_fast and not self._stop.is_set():
+        if not outcome.succeeded and self.options.fail_fast and not self._cancelled:
+            self._cancelled = True
             self._stop.set()
             self._not_run(sched.stop(), TaskStatus.CANCELLED, f"--fail-fast: stopped after {task.id} failed")
 
@@ -185,16 +195,6 @@ class Runner:
             if status == TaskStatus.SKIPPED:
                 self.bus.emit(ev.TASK_SKIPPED, table=task_id, warehouse=task.warehouse, reason=reasons[task_id])
 
-    def _interrupt(self, sched: Scheduler, current: str | None = None) -> None:
-        """Ctrl-C: start nothing more; tasks already running finish (pool) or are cancelled (sequential)."""
-        self._interrupted = True
-        self._stop.set()
-        self._not_run(sched.stop(), TaskStatus.CANCELLED, "interrupted (Ctrl-C)")
-        if current is not None:
-            self._free_slots.append(self._slot_of.pop(current))
-            self.store.mark_not_run(self.run_id, [current], TaskStatus.CANCELLED, {current: "interrupted (Ctrl-C)"})
-            sched.mark_finished(current, succeeded=False)
-
     # -- the end -------------------------------------------------------------------------------
     def _summarize(self, duration: float) -> RunSummary:
         rows = {r.task_id: r for r in self.store.tasks(self.run_id)}
@@ -214,3 +214,16 @@ class Runner:
                       counts={k.value: v for k, v in counts.items()}, duration_seconds=duration)
         self.reporter.summary(summary)
         return summary
+
+
+@contextlib.contextmanager
+def _sigint_sets_flag(handler: Callable[[], None]) -> Iterator[None]:
+    """Route SIGINT to ``handler`` while running (main thread only: elsewhere Python cannot)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, lambda _sig, _frame: handler())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -158,8 +158,8 @@ class StateStore:
             return
         now = utcnow()
         with self.engine.begin() as conn:
-            for task_id in task_ids:
-                conn.execute(self._where(run_id, task_id).values(
+            for task_id in task_ids:  # never over a success: its results are already stored
+                conn.execute(self._where(run_id, task_id).where(self.task_runs.c.status != TaskStatus.SUCCEEDED).values(
                     status=status, finished_at=now, duration_seconds=None, backend_pid=None,
                     error_type=status.value, error_message=reasons[task_id]))
 
