@@ -13,19 +13,22 @@ from baselinr.runner.summary import RunSummary
 from baselinr.utils.logging import json_logs_enabled
 
 PROGRESS_INTERVAL_S = 0.25
+_DONE = (TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.SKIPPED, TaskStatus.CANCELLED)
 
 
 class Reporter:
     """Writes to ``stream`` (stderr by default); progress lines only when it is a terminal."""
 
-    def __init__(self, stream: TextIO | None = None, progress: bool | None = None) -> None:
+    def __init__(self, stream: TextIO | None = None, progress: bool | None = None,
+                 interval: float = PROGRESS_INTERVAL_S) -> None:
         self.stream = stream or sys.stderr
+        self.interval = interval
         # --log-format json: lines become log records (stderr stays one JSON object per line).
         self.as_log = stream is None and json_logs_enabled()
         self.progress = (self.stream.isatty() if progress is None else progress) and not self.as_log
         self._total = 0
         self._start = time.monotonic()
-        self._last = 0.0
+        self._last = float("-inf")
         self._counts: dict[str, Counter[str]] = defaultdict(Counter)
 
     def _line(self, text: str) -> None:
@@ -62,10 +65,10 @@ class Reporter:
 
     def _progress(self) -> None:
         now = time.monotonic()
-        if not self.progress or now - self._last < PROGRESS_INTERVAL_S:
+        if not self.progress or now - self._last < self.interval:
             return
         self._last = now
-        finished = sum(c[s] for c in self._counts.values() for s in TaskStatus if s not in (TaskStatus.RUNNING,))
+        finished = sum(c[s] for c in self._counts.values() for s in _DONE)
         rate = finished / max(now - self._start, 1e-9)
         eta = f"{(self._total - finished) / rate:.0f}s" if rate > 0 else "?"
         parts = [f"{w}: {c[TaskStatus.SUCCEEDED]} done, {c[TaskStatus.FAILED]} failed, {c[TaskStatus.RUNNING]} running"
