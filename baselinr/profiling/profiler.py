@@ -47,35 +47,36 @@ def profile_table(conn: Connection, task: TaskSpec) -> ProfilingResult:
     below, hist_failed = runner.run([item for h in histograms.values() for item in h.items])
     failed.update(hist_failed)
 
-    columns = tuple(_column_profile(p, values, failed, row_count, histograms.get(p.index), below)
+    columns = tuple(_column_profile(p, values[p.index], failed, row_count, histograms.get(p.index), below)
                     for p in plans)
     return ProfilingResult(warehouse=task.warehouse, schema=task.schema_, table=task.table, row_count=row_count,
                            columns=columns, profiled_at=started, duration_seconds=time.perf_counter() - clock,
                            queries=runner.queries)
 
 
-def _clean_all(plans: list[ColumnPlan], raw: dict[Key, Any], failed: dict[Key, str]) -> dict[Key, Any]:
-    """JSON-safe values by item key; values that cannot be stored move to ``failed``."""
-    values: dict[Key, Any] = {}
+def _clean_all(plans: list[ColumnPlan], raw: dict[Key, Any], failed: dict[Key, str]) -> dict[int, dict[str, Any]]:
+    """JSON-safe values by column index and aggregate; values that cannot be stored move to ``failed``."""
+    values: dict[int, dict[str, Any]] = {}
     for plan in plans:
+        column = values[plan.index] = {}
         for item in plan.items:
             if item.key in raw:
                 value, error = clean(item.key[1], plan.info.category, raw[item.key])
                 if error:
                     failed[item.key] = error
                 else:
-                    values[item.key] = value
+                    column[item.key[1]] = value
     return values
 
 
-def _plan_histograms(plans: list[ColumnPlan], values: dict[Key, Any], failed: dict[Key, str],
+def _plan_histograms(plans: list[ColumnPlan], values: dict[int, dict[str, Any]], failed: dict[Key, str],
                      bins: int) -> dict[int, HistogramPlan]:
     out: dict[int, HistogramPlan] = {}
     for plan in plans:
-        deps = [(plan.index, agg) for agg in plan.needs("histogram")]
-        if "histogram" not in plan.metrics or any(k in failed for k in deps):
+        deps = plan.needs("histogram")
+        if "histogram" not in plan.metrics or any((plan.index, agg) in failed for agg in deps):
             continue
-        lo, hi, total = (values[k] for k in deps)
+        lo, hi, total = (values[plan.index][agg] for agg in deps)
         try:
             hist = plan_histogram(plan, lo, hi, total, bins)
         except OverflowError as exc:
@@ -86,9 +87,9 @@ def _plan_histograms(plans: list[ColumnPlan], values: dict[Key, Any], failed: di
     return out
 
 
-def _column_profile(plan: ColumnPlan, values: dict[Key, Any], failed: dict[Key, str], row_count: int,
+def _column_profile(plan: ColumnPlan, raw: dict[str, Any], failed: dict[Key, str], row_count: int,
                     hist: HistogramPlan | None, below: dict[Key, Any]) -> ColumnProfile:
-    raw = {agg: value for (index, agg), value in values.items() if index == plan.index}
+    """The column's metrics from its clean aggregate values ``raw``, or the reason each failed."""
     metrics: dict[str, Any] = {}
     errors: dict[str, str] = {}
     for metric in plan.metrics:
