@@ -9,12 +9,14 @@ from datetime import datetime, timezone
 
 from sqlalchemy import create_engine, text
 
+from baselinr.quickstart import load_nycflights13
 from baselinr.runner import RunStatus, TaskStatus, open_state
 from baselinr.runner.failures import as_task_error
 from baselinr.runner.resume import cancel_orphans
 from baselinr.runner.state import TaskRow
 from tests.test_runner_fixtures import (
-    Recorder, compile_plan, config_data, make_config, make_slow_views, pg_exec, pg_url, result_sets, run_plan,
+    Recorder, cli, compile_plan, config_data, make_config, make_slow_views, pg_exec, pg_url, result_sets, run_plan,
+    stored_metrics, write_config,
 )
 
 VIEWS = [f"v{i}" for i in range(8)]
@@ -189,3 +191,25 @@ def test_resume_terminates_a_dead_runners_queries_only(tmp_path, pg_db):
     engine.dispose()
     assert killed == [pids[apps[0]]]
     assert errors == [f"{apps[0]}: (psycopg.errors.AdminShutdown) terminating connection due to administrator command"]
+
+
+def test_plan_then_apply_on_nycflights13_sequential_and_parallel_and_profile(tmp_path, pg_db):
+    load_nycflights13(create_engine(pg_url(pg_db)), tables=("airlines", "airports", "planes", "weather"))
+    cfg = write_config(tmp_path, config_data(tmp_path, {"pg": pg_db}, [{"select_schema": True, "schema": "public"}]))
+    plan = cli("plan", "-c", str(cfg), cwd=tmp_path)
+    (tmp_path / "plan.json").write_text(plan.stdout)
+    seq = cli("apply", "plan.json", "-c", str(cfg), cwd=tmp_path)
+    par = cli("apply", "plan.json", "-c", str(cfg), "--max-workers", "4", cwd=tmp_path)
+    both = cli("profile", "-c", str(cfg), "--max-workers", "2", cwd=tmp_path)
+    assert (seq.returncode, par.returncode, both.returncode) == (0, 0, 0), seq.stderr + par.stderr + both.stderr
+    config = make_config(config_data(tmp_path, {"pg": pg_db}, []))
+    runs = [r.run_id for r in open_state(config).runs()][::-1]
+    assert len(runs) == 3
+    first = stored_metrics(config, runs[0])
+    assert stored_metrics(config, runs[1]) == first == stored_metrics(config, runs[2])
+    weather = create_engine(pg_url(pg_db))
+    with weather.connect() as c:
+        n, nulls = c.execute(text("SELECT count(*), count(*) - count(wind_gust) FROM weather")).one()
+    weather.dispose()
+    assert (first[("weather", "wind_gust", "count")], first[("weather", "wind_gust", "null_count")]) == (
+        str(n), str(nulls))

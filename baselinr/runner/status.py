@@ -50,10 +50,11 @@ def render_runs(runs: list[dict[str, Any]]) -> str:
     """One line per run: id, status, start, task counts."""
     if not runs:
         return "no runs recorded\n"
-    lines = [f"{'run_id':<26} {'status':<11} {'started_at':<25} tasks"]
+    lines = [f"{'run_id':<26} {'status':<11} {'started (UTC)':<19} tasks"]
     for r in runs:
         counts = ", ".join(f"{k} {v}" for k, v in sorted(r["tasks"].items()))
-        lines.append(f"{r['run_id']:<26} {r['status']:<11} {r['started_at'][:25]:<25} {counts}")
+        started = r["started_at"][:19].replace("T", " ")
+        lines.append(f"{r['run_id']:<26} {r['status']:<11} {started:<19} {counts}")
     return "\n".join(lines) + "\n"
 
 
