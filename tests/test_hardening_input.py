@@ -1,0 +1,176 @@
+"""Bad input through the real CLI: one line on stderr, exit 2, nothing on stdout, nothing stored.
+
+The library-level messages are pinned in test_config.py and test_plan_io.py; here each reaches
+the user through `baselinr plan -c`, `baselinr profile -c`, `baselinr apply`, `resume`, `status`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+import planner
+from baselinr.cli import main
+from tests.pgserver import free_port
+from tests.test_hardening_fixtures import only_run_id, run_count, task_states
+from tests.test_observability_helpers import restore_logging  # noqa: F401 - fixture
+from tests.test_plan_io import resealed
+from tests.test_runner_fixtures import compile_plan, config_data, make_config, pg_exec, write_config
+
+pytestmark = pytest.mark.usefixtures("restore_logging")
+
+CPUS = os.cpu_count() or 1
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A tiny SQLite warehouse (tables a, b) in ``tmp_path``; storage would go to ``store.db``."""
+    with sqlite3.connect(tmp_path / "wh.db") as raw:
+        raw.execute("CREATE TABLE a (id INTEGER, v TEXT)")
+        raw.execute("CREATE TABLE b (id INTEGER)")
+        raw.execute("INSERT INTO a VALUES (1, 'x'), (2, NULL)")
+    return tmp_path
+
+
+def base(project: Path) -> dict:
+    return config_data(project, {"wh": {"type": "sqlite", "filepath": str(project / "wh.db")}}, [{"pattern": "*"}])
+
+
+def refused(*args: str, message: str, store: Path) -> None:
+    """The command exits 2 with exactly ``error: ...<message>`` on stderr and stores no run."""
+    result = CliRunner().invoke(main, list(args))
+    assert (result.exit_code, result.stdout) == (2, ""), result.output
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.rstrip("\n").endswith(message), result.stderr
+    assert run_count(store) == 0
+
+
+def edit(data: dict, section: str, **values: object) -> dict:
+    data[section] = {**data.get(section, {}), **values}
+    return data
+
+
+CONFIG_CASES = {
+    "wrong type": (lambda d: edit(d, "execution", max_workers="many"),
+                   "execution.max_workers: Input should be a valid integer, unable to parse string as an integer"),
+    "unknown key": (lambda d: edit(d, "storage", conection={}),
+                    "storage.conection: unknown key 'conection' (did you mean 'connection'?)"),
+    "unknown warehouse type": (lambda d: d["sources"]["wh"].update(type="oracle", host="h") or d,
+                               "sources.wh.type: Input should be 'postgres', 'sqlite', 'mysql', 'duckdb', "
+                               "'snowflake', 'bigquery' or 'redshift', got 'oracle'"),
+    "unset variable": (lambda d: d["sources"]["wh"].update(filepath="${HARDENING_UNSET_VAR}") or d,
+                       "sources.wh.filepath: environment variable HARDENING_UNSET_VAR is not set "
+                       "(export it, or write ${HARDENING_UNSET_VAR:-default})"),
+    "max_workers 0": (lambda d: edit(d, "execution", max_workers=0),
+                      "execution.max_workers: Input should be greater than or equal to 1"),
+    "max_workers 65": (lambda d: edit(d, "execution", max_workers=65),
+                       "execution.max_workers: Input should be less than or equal to 64"),
+    "max_workers above 4 x CPUs": (lambda d: edit(d, "execution", max_workers=4 * CPUS + 1),
+                                   f"execution.max_workers: max_workers {4 * CPUS + 1} exceeds 4 x CPU count "
+                                   f"({4 * CPUS} on this machine with {CPUS} CPUs)"),
+    "batch_size 0": (lambda d: edit(d, "execution", batch_size=0),
+                     "execution.batch_size: Input should be greater than or equal to 1"),
+    "queue_size 5": (lambda d: edit(d, "execution", queue_size=5),
+                     "execution.queue_size: Input should be greater than or equal to 10"),
+    "selection names a missing source": (lambda d: d["profiling"]["tables"][0].update(source="nope") or d,
+                                         "profiling.tables[0].source: unknown source 'nope'; defined: wh"),
+    "invalid regex": (lambda d: d["profiling"]["tables"][0].update(pattern="a(", pattern_type="regex") or d,
+                      "profiling.tables[0].pattern: invalid regex 'a(': missing ), unterminated subpattern "
+                      "at position 1"),
+}
+
+
+@pytest.mark.parametrize("command", ["plan", "profile"])
+@pytest.mark.parametrize("case", CONFIG_CASES)
+def test_bad_config_through_plan_and_profile(project: Path, monkeypatch, command: str, case: str) -> None:
+    monkeypatch.delenv("HARDENING_UNSET_VAR", raising=False)
+    change, message = CONFIG_CASES[case]
+    cfg = write_config(project, change(base(project)))
+    refused(command, "-c", str(cfg), message=f"{cfg}: {message}", store=project / "store.db")
+    assert not (project / "store.db").exists()
+
+
+@pytest.mark.parametrize("command", ["plan", "profile"])
+def test_missing_and_unparsable_config_files(project: Path, command: str) -> None:
+    refused(command, "-c", str(project / "nope.yml"), message=f"{project / 'nope.yml'}: config file not found",
+            store=project / "store.db")
+    bad = project / "bad.yml"
+    bad.write_text("source:\n  type: sqlite\n  filepath: [wh.db\nprofiling: {}\n", encoding="utf-8")
+    refused(command, "-c", str(bad), message=f"{bad}: invalid YAML at line 4, column 10: expected ',' or ']', but got ':'",
+            store=project / "store.db")
+    assert not (project / "store.db").exists()
+
+
+REPLAN = "re-run baselinr plan"
+
+
+def _cycle(data: dict) -> None:
+    by_table = {t["table"]: t for t in data["tasks"]}
+    by_table["a"]["depends_on"], by_table["b"]["depends_on"] = ["wh.main.b"], ["wh.main.a"]
+
+
+PLAN_CASES = {
+    "not JSON": (lambda text: "tasks:\n  - a\n", "not a plan: invalid JSON at line 1, column 1: Expecting value"),
+    "truncated": (lambda text: text[:len(text) // 2], None),
+    "digest mismatch": (lambda text: text.replace('"histogram_bins": 10', '"histogram_bins": 11', 1),
+                        f"digest mismatch: the task was edited after compilation; {REPLAN}"),
+    "unknown format_version": (lambda text: json.dumps({**json.loads(text), "format_version": 7}),
+                               f"unknown plan format_version 7; this baselinr reads format version(s) 1; {REPLAN}"),
+    "unknown warehouse": (lambda text: resealed(text, lambda d: d["warehouses"].update(other=d["warehouses"].pop("wh"))),
+                          f"task wh.main.a: unknown warehouse 'wh' (the plan defines other); {REPLAN}"),
+    "duplicate task ids": (lambda text: resealed(text, lambda d: d["tasks"].append(dict(d["tasks"][0]))),
+                           f"duplicate task id wh.main.a; {REPLAN}"),
+    "dependency cycle": (lambda text: resealed(text, _cycle),
+                         "dependency cycle: wh.main.a -> wh.main.b -> wh.main.a (each task depends on the next)"),
+}
+
+
+@pytest.mark.parametrize("case", PLAN_CASES)
+def test_bad_plan_through_apply(project: Path, case: str) -> None:
+    data = base(project)
+    cfg = write_config(project, data)
+    text = planner.dumps_plan(compile_plan(make_config(data)))
+    change, message = PLAN_CASES[case]
+    bad = change(text)
+    if message is None:  # truncated: the line where the JSON ends
+        message = f"the plan is truncated (the JSON ends early at line {bad.count(chr(10)) + 1}); {REPLAN}"
+    (project / "plan.json").write_text(bad, encoding="utf-8")
+    refused("apply", str(project / "plan.json"), "-c", str(cfg), message=message, store=project / "store.db")
+
+
+def test_unknown_run_id_for_resume_and_status(project: Path) -> None:
+    data = base(project)
+    cfg = write_config(project, data)
+    (project / "plan.json").write_text(planner.dumps_plan(compile_plan(make_config(data))), encoding="utf-8")
+    assert CliRunner().invoke(main, ["apply", str(project / "plan.json"), "-c", str(cfg)]).exit_code == 0
+    message = "unknown run id 'no-such-run' (see `baselinr status` for the runs recorded)"
+    for command in ("resume", "status"):
+        result = CliRunner().invoke(main, [command, "no-such-run", "-c", str(cfg)])
+        assert (result.exit_code, result.stdout, result.stderr) == (2, "", f"error: {message}\n")
+    assert run_count(project / "store.db") == 1  # only the real run
+
+
+def test_apply_with_an_unreachable_warehouse_fails_its_tasks_and_runs_the_others(project: Path, pg_db: dict) -> None:
+    pg_exec(pg_db, "CREATE TABLE p1 AS SELECT 1 AS id", "CREATE TABLE p2 AS SELECT 2 AS id")
+    data = config_data(project, {"wh": {"type": "sqlite", "filepath": str(project / "wh.db")}, "pg": pg_db},
+                       [{"pattern": "*", "source": "wh"}, {"pattern": "p*", "source": "pg"}])
+    (project / "plan.json").write_text(planner.dumps_plan(compile_plan(make_config(data))), encoding="utf-8")
+    data["sources"]["pg"]["port"] = free_port()  # nothing listens there: connection refused
+    cfg = write_config(project, data)
+    result = CliRunner().invoke(main, ["apply", str(project / "plan.json"), "-c", str(cfg)])
+    assert (result.exit_code, result.stdout) == (1, ""), result.output
+    config = make_config(data)
+    states = task_states(config, only_run_id(config))
+    assert states["wh.main.a"] == states["wh.main.b"] == ("succeeded", None)
+    for task in ("pg.public.p1", "pg.public.p2"):
+        status, error = states[task]
+        assert status == "failed" and "Connection refused" in error and str(data["sources"]["pg"]["port"]) in error
+        assert f"{task}: {error}" in result.stderr.replace("  ", " ")
+    assert "Traceback" not in result.stderr
+
