@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from baselinr.config.models import ConnectionConfig
 from baselinr.connectors import create_engine
 from baselinr.profiling import ProfilingResult
+from baselinr.storage import encode_metric
 from baselinr.quickstart import SCHEMAS, load_nycflights13, read_rows
 from tests.conftest import create_database
 from tests.test_profiling_fixtures import assert_close, column, expected_histogram, profile
@@ -135,6 +136,8 @@ def test_every_flights_column_profiles_in_two_selects(nyc: Engine, csv_columns: 
     assert selects == result.queries == 2
     assert all(not c.errors for c in result.columns)
     for col in result.columns:
+        for value in col.metrics.values():
+            encode_metric(value)  # every value can be stored (raises on NaN, Infinity, unknown types)
         values = csv_columns[("flights", col.name)]
         assert col.metrics["null_count"] == sum(v is None for v in values), col.name
         assert col.metrics["distinct_count"] == len({v for v in values if v is not None}), col.name

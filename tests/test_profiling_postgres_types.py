@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import Engine
 
+from baselinr.profiling.aggregates import BASE_METRICS
 from tests.test_profiling_fixtures import column, make_engine, profile
 
 # SQLAlchemy does not know xml and point: they are reflected as NullType ("other"), with a warning.
@@ -48,6 +49,7 @@ def test_types_without_equality_or_length_profile_through_text(engine: Engine) -
     assert column(result, "x")["distinct_count"] == 3 and column(result, "p")["distinct_count"] == 2
     assert column(result, "u")["distinct_count"] == 2 and "min" not in column(result, "u")
     assert column(result, "a")["distinct_count"] == 2 and column(result, "iv")["distinct_count"] == 2
+    assert set(column(result, "iv")) == set(BASE_METRICS)  # an INTERVAL is not a number: no mean, no histogram
     assert column(result, "by") == {"count": 5, "null_count": 2, "null_ratio": 0.4, "distinct_count": 2,
                                     "unique_ratio": 2 / 3}
     mood = column(result, "m")
