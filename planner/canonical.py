@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from pydantic import BaseModel
 
@@ -33,15 +33,21 @@ def iter_canonical_json(data: BaseModel, split: str) -> Iterator[str]:
     return _iter_json(data, split, pretty=True)
 
 
-def split_digest(data: BaseModel, split: str, exclude: str) -> str:
-    """``digest(data, exclude)`` computed piecewise over the list field ``split`` (same value)."""
+def split_digest(data: BaseModel, split: str, exclude: str,
+                 encode_item: Callable[[Any], str] | None = None) -> str:
+    """``digest(data, exclude)`` computed piecewise over the list field ``split`` (same value).
+
+    ``encode_item`` (default: ``compact_json``) must return an item's compact JSON; it is called
+    once per item, in order.
+    """
     sha = hashlib.sha256()
-    for piece in _iter_json(data, split, pretty=False, exclude=exclude):
+    for piece in _iter_json(data, split, pretty=False, exclude=exclude, encode_item=encode_item):
         sha.update(piece.encode("utf-8"))
     return sha.hexdigest()
 
 
-def _iter_json(data: BaseModel, split: str, pretty: bool, exclude: str | None = None) -> Iterator[str]:
+def _iter_json(data: BaseModel, split: str, pretty: bool, exclude: str | None = None,
+               encode_item: Callable[[Any], str] | None = None) -> Iterator[str]:
     # Nesting a dumped value is adding indentation after each newline: JSON text never holds a
     # raw newline (strings escape it).
     top = data.model_dump(mode="json", by_alias=True, exclude={split} | ({exclude} if exclude else set()))
@@ -56,7 +62,8 @@ def _iter_json(data: BaseModel, split: str, pretty: bool, exclude: str | None = 
         if key == split and items:
             yield head + "["
             for j, item in enumerate(items):
-                yield indent2 + _dump(_plain(item), 4, pretty) + ("," if j < len(items) - 1 else "")
+                text = encode_item(item) if encode_item is not None else _dump(_plain(item), 4, pretty)
+                yield indent2 + text + ("," if j < len(items) - 1 else "")
             yield f"{indent1}]{comma}"
         else:
             yield head + _dump([] if key == split else top[key], 2, pretty) + comma

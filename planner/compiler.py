@@ -12,7 +12,7 @@ from baselinr import __version__
 from baselinr.config.models import SECRET_KEY_RE, BaselinrConfig
 from baselinr.connectors.catalog import Catalog
 from baselinr.errors import PlanError
-from planner.canonical import digest, split_digest
+from planner.canonical import compact_json, digest, split_digest
 from planner.expand import Match, expand, select_columns, task_id
 from planner.graph import dependency_graph, levels, make_batches, warehouse_cap
 from planner.models import ExecutionSettings, Plan, TaskSpec, WarehouseSpec, WarehouseSummary
@@ -45,10 +45,22 @@ def compile_plan(config: BaselinrConfig, catalog: Catalog) -> Plan:
 
 
 def seal(plan: Plan) -> Plan:
-    """The plan with every task digest and the plan digest (re)computed."""
-    tasks = tuple(t.model_copy(update={"digest": digest(t, exclude="digest")}) for t in plan.tasks)
-    plan = plan.model_copy(update={"tasks": tasks, "plan_digest": ""})
-    return plan.model_copy(update={"plan_digest": plan_digest(plan)})
+    """The plan with every task digest and the plan digest (re)computed.
+
+    One pass: each task is dumped once, its digest computed, and its sealed JSON fed straight
+    into the plan digest (half the work of sealing tasks first and hashing the plan after).
+    """
+    sealed: list[TaskSpec] = []
+
+    def encode(task: TaskSpec) -> str:
+        body = task.model_dump(mode="json", by_alias=True, exclude={"digest"})
+        task_digest = digest(body)
+        sealed.append(task.model_copy(update={"digest": task_digest}))
+        return compact_json({**body, "digest": task_digest})
+
+    value = split_digest(plan.model_copy(update={"plan_digest": ""}), "tasks", exclude="plan_digest",
+                         encode_item=encode)
+    return plan.model_copy(update={"tasks": tuple(sealed), "plan_digest": value})
 
 
 def plan_digest(plan: Plan) -> str:
