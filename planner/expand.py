@@ -44,7 +44,7 @@ def expand(config: BaselinrConfig, catalog: Catalog) -> tuple[list[Match], list[
     """Winning matches sorted by task id, and warnings (selections that matched nothing)."""
     index = index_catalog(catalog)
     chosen: dict[str, Match] = {}
-    warnings: list[str] = []
+    warnings = [] if config.profiling.tables else ["profiling.tables is empty: the plan has no tasks"]
     for i, sel in enumerate(config.profiling.tables):
         warehouse = config.warehouse_for(sel)
         schema = selection_schema(config, i, sel)

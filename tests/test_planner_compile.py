@@ -222,6 +222,12 @@ def test_sqlite_parallelism_warning_is_logged() -> None:
                                 "although max_workers is 2 (set execution.warehouse_limits.sqlite to override)"]
 
 
+def test_empty_selection_list_warns() -> None:
+    plan = planner.compile(single_config([]), single_catalog(("a", 1)))
+    assert (plan.tasks, plan.batches, plan.warnings) == ((), (), ("profiling.tables is empty: the plan has no tasks",))
+    assert planner.load_plan(planner.dumps_plan(plan)) == plan
+
+
 def test_duplicate_catalog_entry_is_refused() -> None:
     with pytest.raises(PlanError, match=r"^catalog lists table sqlite.main.a twice$"):
         planner.compile(single_config([{"table": "a"}]), single_catalog(("a", 1), ("a", 2)))
