@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 from sqlalchemy import (
-    BigInteger, Boolean, Column, Date, DateTime, Double, Float, Integer, MetaData, Numeric, String, Table, cast, insert,
-    literal,
+    BigInteger, Boolean, Column, Date, DateTime, Double, Float, Integer, MetaData, Numeric, String, Table, Time, cast,
+    insert, literal,
 )
 from sqlalchemy.engine import Engine
 
@@ -172,10 +172,12 @@ def test_timestamps_with_time_zones_and_dates(engine: Engine) -> None:
         # SQLite has no time zones: applications store UTC (as the quickstart loader does).
         stamps = [s.astimezone(timezone.utc) for s in stamps]
     days = [date(2020, 2, 29), date(1999, 12, 31), None]
-    create(engine, "times", [Column("ts", DateTime(timezone=True)), Column("d", Date)],
-           [{"ts": s, "d": d} for s, d in zip(stamps, days)])
+    clocks = [time(23, 59, 59, 500), time(0, 0), time(12, 30)]
+    create(engine, "times", [Column("ts", DateTime(timezone=True)), Column("d", Date), Column("t", Time)],
+           [{"ts": s, "d": d, "t": t} for s, d, t in zip(stamps, days, clocks)])
     result, _ = profile(engine, "times")
-    ts, d = column(result, "ts"), column(result, "d")
+    ts, d, t = column(result, "ts"), column(result, "d"), column(result, "t")
+    assert (t["min"], t["max"]) == (time(0, 0), time(23, 59, 59, 500))
     # 2024-01-01 01:30+02:00 is 2023-12-31 23:30 UTC: earlier than 23:45 UTC.
     assert ts["min"] == datetime(2023, 12, 31, 23, 30, tzinfo=timezone.utc)
     assert ts["max"] == datetime(2024, 6, 1, 13, 0, 0, 123456, tzinfo=timezone.utc)
