@@ -166,3 +166,14 @@ def test_schema_describes_the_plan(plan_text: str) -> None:
     schema = json.loads(plan_schema_json())
     assert set(schema["required"]) <= set(json.loads(plan_text))
     assert set(schema["$defs"]["TaskSpec"]["properties"]) == set(json.loads(plan_text)["tasks"][0])
+
+
+def test_older_readable_version_is_accepted_and_versions_are_named(tmp_path: Path, plan_text: str,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    old_version = resealed(plan_text, lambda d: d.update(format_version=0))
+    assert refusal(tmp_path, old_version) == (f"unknown plan format_version 0; this baselinr reads format version(s) 1; "
+                                              f"{REPLAN}")
+    monkeypatch.setattr("planner.io.READABLE_FORMAT_VERSIONS", (0, 1))
+    assert planner.load_plan(old_version).format_version == 0
+    assert refusal(tmp_path, resealed(plan_text, lambda d: d.update(format_version=3))) == (
+        f"unknown plan format_version 3; this baselinr reads format version(s) 0, 1; {REPLAN}")
