@@ -8,6 +8,9 @@ enough digits), the plain float expression for floats. The select counts values 
 inner edge, ``count(CASE WHEN x < edge_i THEN 1 END)`` (one scan whatever the number of
 columns); bin counts are the differences, the last one taken from the column's finite count.
 When min == max there is one bin holding every value.
+
+Stored as ``{"edges": [...], "counts": [...]}``: for integer columns the outer edges are the
+int min/max and the inner ones floats; Decimal columns get Decimal edges (80 significant digits).
 """
 
 from __future__ import annotations
