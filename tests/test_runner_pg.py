@@ -172,7 +172,7 @@ def test_resume_terminates_a_dead_runners_queries_only(tmp_path, pg_db):
             pids[app] = c.execute(text("SELECT pg_backend_pid()")).scalar()
             ready.wait()
             try:
-                c.execute(text("SELECT pg_sleep(3)"))
+                c.execute(text("SELECT pg_sleep(1.5)"))
             except Exception as exc:  # noqa: BLE001 - the terminated one is expected to fail
                 errors.append(app + ": " + str(exc).splitlines()[0])
 

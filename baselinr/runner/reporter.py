@@ -13,6 +13,7 @@ from baselinr.runner.summary import RunSummary
 from baselinr.utils.logging import json_logs_enabled
 
 PROGRESS_INTERVAL_S = 0.25
+MAX_PROBLEMS_SHOWN = 20
 _DONE = (TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.SKIPPED, TaskStatus.CANCELLED)
 
 
@@ -84,8 +85,10 @@ class Reporter:
             if summary.counts.get(status):
                 self._line(f"  {status:<{width}}  {summary.counts[status]:>6}")
         self._line(f"  {'total':<{width}}  {summary.total:>6}")
-        for task_id, message in summary.problems:
+        for task_id, message in summary.problems[:MAX_PROBLEMS_SHOWN]:
             self._line(f"  {task_id}: {message}")
+        if len(summary.problems) > MAX_PROBLEMS_SHOWN:
+            self._line(f"  ... and {len(summary.problems) - MAX_PROBLEMS_SHOWN} more: see `baselinr status {summary.run_id}`")
         if summary.exit_code != 0:
             self._line(f"run `baselinr resume {summary.run_id}` to re-run what did not succeed")
 

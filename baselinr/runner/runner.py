@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterator
 
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from baselinr.config.models import RetryConfig
@@ -54,7 +55,7 @@ class _BackendPid:
 class Runner:
     """Executes some of a plan's tasks into an existing run (the caller holds its lease)."""
 
-    def __init__(self, store: StateStore, plan: Plan, run_id: str, engines: dict, retry: RetryConfig,
+    def __init__(self, store: StateStore, plan: Plan, run_id: str, engines: dict[str, Engine], retry: RetryConfig,
                  secrets: list[str], options: RunOptions, reporter: Reporter, event_bus: EventBus) -> None:
         self.store, self.plan, self.run_id, self.engines = store, plan, run_id, engines
         self.retry, self.secrets, self.options = retry, secrets, options

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Sequence
 from typing import Iterator
 
 from baselinr.config import BaselinrConfig
@@ -23,7 +24,7 @@ from baselinr.runner.runner import RunOptions, Runner
 from baselinr.runner.state import StateStore, TaskRow, new_run_id
 from baselinr.runner.summary import RunSummary
 from baselinr.runner.warehouses import dispose, open_engines, plan_connections, secrets_of
-from baselinr.storage import open_storage
+from baselinr.storage import open_storage, storage_errors
 from baselinr.utils.logging import RunContext
 from planner import dumps_plan, load_plan
 from planner.models import Plan
@@ -74,6 +75,7 @@ class _Job:
             dispose(engines)
 
 
+@storage_errors()  # a storage DB lost mid-run: one line, tasks not marked succeeded stay resumable
 def apply_plan(plan: Plan, config: BaselinrConfig | None = None, options: RunOptions | None = None,
                reporter: Reporter | None = None, event_bus: EventBus | None = None) -> RunSummary:
     """Create a run for ``plan``, record every task pending, execute it."""
@@ -86,6 +88,7 @@ def apply_plan(plan: Plan, config: BaselinrConfig | None = None, options: RunOpt
             return job.execute(bus, run_id, {t.id for t in plan.tasks}, set())
 
 
+@storage_errors()  # a storage DB lost mid-run: one line, tasks not marked succeeded stay resumable
 def resume_run(run_id: str | None = None, config: BaselinrConfig | None = None, options: RunOptions | None = None,
                reporter: Reporter | None = None, event_bus: EventBus | None = None) -> RunSummary | None:
     """Re-run every task of the run that did not succeed; None when there is nothing to resume.
