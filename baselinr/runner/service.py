@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Sequence
-from typing import Iterator
+from typing import Iterator, Sequence
 
 from baselinr.config import BaselinrConfig
 from baselinr.config.models import ConnectionConfig, StorageConfig
@@ -62,7 +61,7 @@ class _Job:
             bus.close()
 
     def execute(self, bus: EventBus, run_id: str, task_ids: set[str], done: set[str],
-                orphans: list[TaskRow] = ()) -> RunSummary:
+                orphans: Sequence[TaskRow] = ()) -> RunSummary:
         max_workers = self.options.max_workers or self.plan.execution.max_workers
         config = self.config or BaselinrConfig()
         engines = open_engines(self.connections, max_workers)
