@@ -69,8 +69,9 @@ def plan_digest(plan: Plan) -> str:
 
 
 def config_digest(config: BaselinrConfig) -> str:
-    """sha256 of the config with secrets (and hook headers, which carry tokens) removed."""
-    return digest(_scrub(config.model_dump(mode="json", by_alias=True)))
+    """sha256 of the config as written (unset fields left out, so a new optional config field
+    does not change it), with secrets and hook headers (which carry tokens) removed."""
+    return digest(_scrub(config.model_dump(mode="json", by_alias=True, exclude_unset=True)))
 
 
 def _scrub(value: Any) -> Any:
