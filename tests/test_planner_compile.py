@@ -92,7 +92,7 @@ def test_literal_secrets_never_reach_the_plan_bytes(plan: planner.Plan) -> None:
 
 def test_config_digest_ignores_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     base = planner.compile(multi_config(), multi_catalog())
-    sources = multi_config().model_dump(by_alias=True, exclude_none=True, mode="python")["sources"]
+    sources = multi_config().model_dump(by_alias=True, exclude_unset=True, mode="python")["sources"]
     sources = {n: {**c, "password": c["password"].get_secret_value() + "-rotated"} if c.get("password") else c
                for n, c in sources.items()}
     rotated = planner.compile(multi_config(sources=sources), multi_catalog())
