@@ -177,7 +177,7 @@ def main() -> None:
             work = Path(tmp)
             bench_speedup(server, work, 64, 0.05 if quick else 0.25)
             bench_mixed(server, work, 28 if quick else 56, 0.05 if quick else 0.25, 4 if quick else 8,
-                        20000 if quick else 450000)
+                        20000 if quick else 400000)
             bench_overhead(server, work, 16 if quick else 64)
             bench_skew(server, work, 12 if quick else 36)
             bench_skew_cpu(server, work, 200000 if quick else 1000000, 8 if quick else 24)
