@@ -44,6 +44,8 @@ class ConnectionConfig(StrictModel):
     schema_: str | None = Field(None, alias="schema", description="Default schema (main for SQLite/DuckDB, public for PostgreSQL).")
     filepath: str | None = Field(None, description="Database file for sqlite/duckdb (relative to the working directory).")
     extra_params: dict[str, Any] = Field(default_factory=dict, description="Driver URL query parameters (sslmode, warehouse, role...).")
+    busy_timeout: float | None = Field(None, ge=0, le=3600, description="SQLite: seconds to wait for a lock held by "
+                                       "another writer before failing (default 30).")
 
     @model_validator(mode="after")
     def _needs_location(self) -> "ConnectionConfig":
@@ -51,6 +53,8 @@ class ConnectionConfig(StrictModel):
             raise ValueError(f"a {self.type} connection needs 'filepath'")
         if self.type not in FILE_WAREHOUSES and self.type != "bigquery" and not self.host:
             raise ValueError(f"a {self.type} connection needs 'host'")
+        if self.busy_timeout is not None and self.type != "sqlite":
+            raise ValueError(f"'busy_timeout' applies to sqlite connections only, not {self.type}")
         return self
 
     @property

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from sqlalchemy import URL, create_engine as sa_create_engine, event
@@ -65,8 +66,9 @@ def pool_settings(conn_type: str, execution: ExecutionConfig) -> dict[str, Any]:
 def _create_engine(conn: ConnectionConfig, execution: ExecutionConfig) -> Engine:
     url = build_url(conn)
     kwargs: dict[str, Any] = {"pool_pre_ping": True, **pool_settings(conn.type, execution)}
+    busy_timeout = SQLITE_BUSY_TIMEOUT_S if conn.busy_timeout is None else conn.busy_timeout
     if conn.type == "sqlite":
-        kwargs["connect_args"] = {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S}
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": busy_timeout}
         from sqlalchemy.pool import QueuePool
 
         kwargs["poolclass"] = QueuePool
@@ -83,11 +85,11 @@ def _create_engine(conn: ConnectionConfig, execution: ExecutionConfig) -> Engine
     except ArgumentError as exc:
         raise WarehouseConnectionError(f"invalid {conn.type} connection settings: {exc}") from None
     if conn.type == "sqlite":
-        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "connect", functools.partial(_sqlite_on_connect, int(busy_timeout * 1000)))
     return engine
 
 
-def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
+def _sqlite_on_connect(busy_timeout_ms: int, dbapi_conn: Any, _record: Any) -> None:
     cursor = dbapi_conn.cursor()
-    cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_S * 1000}")
+    cursor.execute(f"PRAGMA busy_timeout = {busy_timeout_ms:d}")  # an int: PRAGMA takes no bound parameters
     cursor.close()

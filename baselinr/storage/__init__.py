@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -37,13 +39,22 @@ def open_storage(config: StorageConfig) -> Storage:
         event.listen(engine, "connect", lambda dbapi, _rec: dbapi.execute("PRAGMA synchronous=NORMAL"))
     tables = build_tables(config.results_table, config.runs_table)
     if config.create_tables:
-        try:
+        with storage_errors():
             tables.metadata.create_all(engine)
-        except SQLAlchemyError as exc:
-            raise WarehouseConnectionError(
-                f"storage database unavailable: {str(getattr(exc, 'orig', exc)).strip().splitlines()[0]}") from None
     return Storage(engine, tables)
 
 
+@contextmanager
+def storage_errors() -> Iterator[None]:
+    """Turn a database error of the storage DB (down, locked past its busy timeout, missing
+    tables) into a one-line ``WarehouseConnectionError``. Also usable as a decorator."""
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        raise WarehouseConnectionError(f"storage database unavailable: {lines[0] if lines else type(exc).__name__}") \
+            from None
+
+
 __all__ = ["Storage", "StorageTables", "build_tables", "decode_metric", "encode_metric", "open_storage", "read_run_results",
-           "write_result"]
+           "storage_errors", "write_result"]
