@@ -126,11 +126,12 @@ def pg_exec(conn: dict, *statements: str) -> None:
     engine.dispose()
 
 
-def make_slow_views(conn: dict, names: list[str], sleep: float, rows: int = 20) -> None:
-    """A small base table and one view per name that sleeps ``sleep`` seconds once per scan."""
+def make_slow_views(conn: dict, names: list[str], sleep: float, rows: int = 20, stagger: float = 0.0) -> None:
+    """A small base table and one view per name; the i-th sleeps ``sleep + i * stagger`` seconds once per scan."""
     pg_exec(conn, f"CREATE TABLE base AS SELECT g AS id, g * 1.5 AS amount, 'n' || g AS label "
                   f"FROM generate_series(1, {int(rows)}) g",
-            *(f"CREATE VIEW {name} AS SELECT b.* FROM base b, (SELECT pg_sleep({float(sleep)})) s" for name in names))
+            *(f"CREATE VIEW {name} AS SELECT b.* FROM base b, (SELECT pg_sleep({float(sleep + i * stagger)})) s"
+              for i, name in enumerate(names)))
 
 
 def cli(*args: str, cwd: Path, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:

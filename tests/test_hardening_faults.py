@@ -1,0 +1,209 @@
+"""Faults during a run: server stopped, tables changed, SQLite locks, kills at several points.
+
+Each run is a real `baselinr apply` process; afterwards the state store must say exactly what
+happened and `baselinr resume` must finish the run with one result set per table.
+"""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from baselinr.runner import open_state
+from tests.conftest import create_database
+from tests.pgserver import remove_server, start_server
+from tests.test_crash_resume import wait_for
+from tests.test_hardening_fixtures import only_run_id, plan_and_apply, run_count, stored, task_states
+from tests.test_runner_fixtures import (
+    cli, config_data, make_config, make_slow_views, pg_exec, popen_cli, result_sets, write_config,
+)
+
+VIEWS = [f"v{i}" for i in range(4)]
+FAST_LOCK = 0.3  # seconds a SQLite connection waits for a lock (busy_timeout) in these tests
+
+
+def resume_completes(tmp_path: Path, cfg: Path, config, run_id: str, tables: list[str], schema: str) -> None:
+    """`baselinr resume` exits 0, every task succeeded, one result set per table."""
+    resumed = cli("resume", "-c", str(cfg), cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert set(task_states(config, run_id).values()) == {("succeeded", None)}
+    assert result_sets(config, run_id) == {f"{schema}.{t}": 1 for t in tables}
+
+
+def test_postgres_server_stopped_mid_run_fails_its_tasks_then_resume_completes(tmp_path: Path) -> None:
+    server = start_server()  # a throwaway server: the shared one must keep running
+    try:
+        conn = create_database(server, "stopped")
+        make_slow_views(conn, VIEWS, 0.5)
+        data = config_data(tmp_path, {"pg": conn}, [{"pattern": "v*"}])
+        cfg = write_config(tmp_path, data)
+        config = make_config(data)
+        (tmp_path / "plan.json").write_text(cli("plan", "-c", str(cfg), cwd=tmp_path).stdout)
+        proc = popen_cli("apply", "plan.json", "-c", str(cfg), cwd=tmp_path)
+        store = open_state(config)
+        run = wait_for(lambda: next(iter(store.runs()), None), what="the run row")
+        wait_for(lambda: any(r.status == "succeeded" for r in store.tasks(run.run_id)), what="one task done")
+        server.stop("fast")
+        _, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == 1, stderr
+        states = task_states(config, run.run_id)
+        failed = {t: e for t, (s, e) in states.items() if s == "failed"}
+        assert failed and all(s in ("succeeded", "failed") for s, _ in states.values())
+        assert all("Connection refused" in e or "terminating connection" in e for e in failed.values()), failed
+        assert "Traceback" not in stderr
+
+        server.start()
+        resume_completes(tmp_path, cfg, config, run.run_id, VIEWS, "public")
+    finally:
+        remove_server(server)
+
+
+def test_tables_dropped_or_altered_on_postgres_fail_as_stale_and_the_others_succeed(tmp_path: Path, pg_db: dict):
+    pg_exec(pg_db, *(f"CREATE TABLE {t} AS SELECT g AS id FROM generate_series(1, 5) g" for t in ("keep", "gone", "grow")))
+    data = config_data(tmp_path, {"pg": pg_db}, [{"pattern": "*"}])
+    cfg = write_config(tmp_path, data)
+    (tmp_path / "plan.json").write_text(cli("plan", "-c", str(cfg), cwd=tmp_path).stdout)
+    pg_exec(pg_db, "DROP TABLE gone", "ALTER TABLE grow ALTER COLUMN id TYPE text")
+    applied = cli("apply", "plan.json", "-c", str(cfg), cwd=tmp_path)
+    assert applied.returncode == 1, applied.stderr
+    config = make_config(data)
+    assert task_states(config, only_run_id(config)) == {
+        "pg.public.keep": ("succeeded", None),
+        "pg.public.gone": ("failed", "stale plan: pg.public.gone changed since the plan (table gone); "
+                                     "re-run baselinr plan"),
+        "pg.public.grow": ("failed", "stale plan: pg.public.grow changed since the plan (column id INTEGER -> TEXT); "
+                                     "re-run baselinr plan"),
+    }
+
+
+def hold_lock(path: Path) -> subprocess.Popen:
+    """Another process holding an EXCLUSIVE lock on a SQLite file until killed."""
+    proc = subprocess.Popen([sys.executable, "-c", "import sqlite3, sys, time\n"
+                             "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+                             "c.execute('BEGIN EXCLUSIVE')\nprint('locked', flush=True)\ntime.sleep(120)", str(path)],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "locked\n"
+    return proc
+
+
+def release(holder: subprocess.Popen) -> None:
+    holder.kill()
+    holder.wait()
+
+
+def integrity(path: Path) -> str:
+    with sqlite3.connect(path) as raw:
+        return raw.execute("PRAGMA integrity_check").fetchone()[0]
+
+
+def two_sqlite_warehouses(tmp_path: Path) -> dict:
+    """Warehouses ``locked`` (tables a, b) and ``free`` (table c); SQLite waits FAST_LOCK for locks."""
+    for name, tables in (("locked", "ab"), ("free", "c")):
+        with sqlite3.connect(tmp_path / f"{name}.db") as raw:
+            for t in tables:
+                raw.execute(f"CREATE TABLE {t} (id INTEGER)")
+                raw.executemany(f"INSERT INTO {t} VALUES (?)", [(i,) for i in range(4)])
+    sources = {name: {"type": "sqlite", "filepath": str(tmp_path / f"{name}.db"), "busy_timeout": FAST_LOCK}
+               for name in ("locked", "free")}
+    data = config_data(tmp_path, sources, [{"pattern": "*", "source": "locked"}, {"pattern": "*", "source": "free"}])
+    data["storage"]["connection"]["busy_timeout"] = FAST_LOCK
+    return data
+
+
+def test_locked_sqlite_warehouse_fails_its_tasks_after_bounded_retries(tmp_path: Path) -> None:
+    data = two_sqlite_warehouses(tmp_path)
+    cfg = write_config(tmp_path, data)
+    (tmp_path / "plan.json").write_text(cli("plan", "-c", str(cfg), cwd=tmp_path).stdout)
+    holder = hold_lock(tmp_path / "locked.db")
+    try:
+        applied = cli("apply", "plan.json", "-c", str(cfg), cwd=tmp_path)
+    finally:
+        release(holder)
+    assert applied.returncode == 1, applied.stderr
+    config = make_config(data)
+    run_id = only_run_id(config)
+    rows = {r.task_id: r for r in open_state(config).tasks(run_id)}
+    for task in ("locked.main.a", "locked.main.b"):  # 1 + retry.retries attempts, each waiting FAST_LOCK
+        assert (rows[task].status, rows[task].attempts, rows[task].error_message) == ("failed", 3, "database is locked")
+        assert f"{task}: failed: database is locked" in applied.stderr
+    assert rows["free.main.c"].status == "succeeded"
+    assert integrity(tmp_path / "store.db") == "ok"
+    resume_completes(tmp_path, cfg, config, run_id, ["a", "b", "c"], "main")
+
+
+def test_locked_storage_before_the_run_is_one_line_and_records_nothing(tmp_path: Path) -> None:
+    data = two_sqlite_warehouses(tmp_path)
+    cfg = write_config(tmp_path, data)
+    (tmp_path / "plan.json").write_text(cli("plan", "-c", str(cfg), cwd=tmp_path).stdout)
+    open_state(make_config(data))  # the storage tables exist; a writer then locks the file
+    holder = hold_lock(tmp_path / "store.db")
+    try:
+        applied = cli("apply", "plan.json", "-c", str(cfg), cwd=tmp_path)
+    finally:
+        release(holder)
+    assert (applied.returncode, applied.stdout, applied.stderr) == (
+        2, "", "error: storage database unavailable: database is locked\n")
+    assert run_count(tmp_path / "store.db") == 0 and integrity(tmp_path / "store.db") == "ok"
+
+
+def test_storage_locked_at_the_end_of_a_task_never_marks_it_succeeded(tmp_path: Path, pg_db: dict) -> None:
+    make_slow_views(pg_db, VIEWS, 1.0)
+    data = config_data(tmp_path, {"pg": pg_db}, [{"pattern": "v*"}])
+    data["storage"]["connection"]["busy_timeout"] = FAST_LOCK
+    cfg = write_config(tmp_path, data)
+    config = make_config(data)
+    (tmp_path / "plan.json").write_text(cli("plan", "-c", str(cfg), cwd=tmp_path).stdout)
+    proc = popen_cli("apply", "plan.json", "-c", str(cfg), cwd=tmp_path)
+    store = open_state(config)
+    run = wait_for(lambda: next(iter(store.runs()), None), what="the run row")
+    wait_for(lambda: any(r.status == "running" for r in store.tasks(run.run_id)), what="a running task")
+    holder = hold_lock(tmp_path / "store.db")  # the task's results cannot be written when it ends
+    try:
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        release(holder)
+    assert (proc.returncode, stderr.splitlines()[-1]) == (2, "error: storage database unavailable: database is locked")
+    states = task_states(config, run.run_id)
+    assert "succeeded" not in {s for s, _ in states.values()}
+    assert stored(config, run.run_id) == {} and integrity(tmp_path / "store.db") == "ok"
+    resume_completes(tmp_path, cfg, config, run.run_id, VIEWS, "public")
+
+
+KILL_POINTS: dict[str, Callable[[list[str]], bool]] = {
+    "first task running": lambda states: "running" in states,
+    "one task done": lambda states: states.count("succeeded") == 1,
+    "all but one done": lambda states: states.count("succeeded") == len(states) - 1,
+}
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
+@pytest.mark.parametrize("point", KILL_POINTS)
+def test_killed_apply_always_resumes_to_one_result_set_per_table(tmp_path: Path, pg_db: dict, point: str,
+                                                                  sig: signal.Signals) -> None:
+    # Staggered scans (0.4, 0.8, 1.2, 1.6 s on two workers) end at distinct times, so every kill point is seen.
+    make_slow_views(pg_db, VIEWS, 0.4, stagger=0.4)
+    data = config_data(tmp_path, {"pg": pg_db}, [{"pattern": "v*"}],
+                       execution={"max_workers": 2, "warehouse_limits": {"pg": 2}})
+    cfg = write_config(tmp_path, data)
+    config = make_config(data)
+    (tmp_path / "plan.json").write_text(cli("plan", "-c", str(cfg), cwd=tmp_path).stdout)
+    proc = popen_cli("apply", "plan.json", "-c", str(cfg), cwd=tmp_path)
+    try:
+        store = open_state(config)
+        run = wait_for(lambda: next(iter(store.runs()), None), what="the run row")
+        wait_for(lambda: KILL_POINTS[point]([str(r.status) for r in store.tasks(run.run_id)]), what=point)
+        proc.send_signal(sig)
+        proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == (-9 if sig == signal.SIGKILL else 130)
+    done = {t for t, (s, _) in task_states(config, run.run_id).items() if s == "succeeded"}
+    assert result_sets(config, run.run_id) == {f"public.{t.split('.')[-1]}": 1 for t in done}
+    resume_completes(tmp_path, cfg, config, run.run_id, VIEWS, "public")
