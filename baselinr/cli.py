@@ -80,7 +80,31 @@ def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """Usage errors as one line (``error: ... (see 'baselinr CMD --help')``), exit 2, like every bad input."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except click.exceptions.NoArgsIsHelpError as exc:
+            click.echo(exc.ctx.get_help() if exc.ctx else exc.format_message(), err=True)
+            sys.exit(exc.exit_code)
+        except click.UsageError as exc:
+            command = exc.ctx.command_path if exc.ctx else "baselinr"
+            click.echo(f"error: {exc.format_message().rstrip('.')} (see '{command} --help')", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("aborted", err=True)
+            sys.exit(130)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="baselinr")
 def main() -> None:
     """Profile SQL warehouse tables from a reviewable, resumable execution plan."""
@@ -133,11 +157,24 @@ def _emit_diff(result: planner.PlanDiff, as_json: bool) -> None:
 # -- runner commands: apply, resume, status, profile -------------------------------------------
 
 def _execution_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """-c, --max-workers and --fail-fast, shared by apply, resume and profile."""
+    """-c, --max-workers and --fail-fast, shared by apply and resume."""
+    return _config_option(_parallel_options(func))
+
+
+def _parallel_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--max-workers (checked like execution.max_workers) and --fail-fast, shared by apply, resume, profile."""
     func = click.option("--fail-fast", is_flag=True, help="Stop starting tasks after the first failure.")(func)
-    func = click.option("--max-workers", type=click.IntRange(1, 64),
-                        help="Override the plan's max_workers (1 = sequential); caps never exceed it.")(func)
-    return _config_option(func)
+    return click.option("--max-workers", type=click.IntRange(1, 64), callback=_checked_max_workers,
+                        help="Override max_workers (1 = sequential; at most 4 x CPUs); caps never exceed it.")(func)
+
+
+def _checked_max_workers(_ctx: click.Context, _param: click.Parameter, value: int | None) -> int | None:
+    from baselinr.config.models import check_max_workers
+
+    try:
+        return None if value is None else check_max_workers(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 def _config_option(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -192,8 +229,7 @@ def resume_command(run_id: str | None, config_path: str | None, max_workers: int
 @main.command("profile")
 @click.option("-c", "--config", "config_path", required=True, type=click.Path(dir_okay=False),
               help="The config file (YAML).")
-@click.option("--max-workers", type=click.IntRange(1, 64), help="Override execution.max_workers.")
-@click.option("--fail-fast", is_flag=True, help="Stop starting tasks after the first failure.")
+@_parallel_options
 @run_options
 @handle_errors
 def profile_command(config_path: str, max_workers: int | None, fail_fast: bool, log_format: str, log_level: str,

@@ -83,6 +83,10 @@ CONFIG_CASES = {
     "invalid regex": (lambda d: d["profiling"]["tables"][0].update(pattern="a(", pattern_type="regex") or d,
                       "profiling.tables[0].pattern: invalid regex 'a(': missing ), unterminated subpattern "
                       "at position 1"),
+    "invalid exclude regex": (lambda d: d["profiling"]["tables"][0].update(pattern=".*", pattern_type="regex",
+                                                                           exclude_patterns=["ok", "b["]) or d,
+                              "profiling.tables[0].exclude_patterns: invalid regex 'b[': unterminated character set "
+                              "at position 1"),
 }
 
 
@@ -174,3 +178,53 @@ def test_apply_with_an_unreachable_warehouse_fails_its_tasks_and_runs_the_others
         assert f"{task}: {error}" in result.stderr.replace("  ", " ")
     assert "Traceback" not in result.stderr
 
+
+
+USAGE_CASES = {
+    "max_workers above 4 x CPUs": (["apply", "plan.json", "--max-workers", str(4 * CPUS + 1)],
+                                   f"error: Invalid value for '--max-workers': max_workers {4 * CPUS + 1} exceeds "
+                                   f"4 x CPU count ({4 * CPUS} on this machine with {CPUS} CPUs) "
+                                   "(see 'main apply --help')"),
+    "max_workers 0": (["profile", "-c", "config.yml", "--max-workers", "0"],
+                      "error: Invalid value for '--max-workers': 0 is not in the range 1<=x<=64 "
+                      "(see 'main profile --help')"),
+    "unknown command": (["aply", "plan.json"], "error: No such command 'aply'. Did you mean 'apply'? (see 'main --help')"),
+    "missing argument": (["diff", "old.json"], "error: Missing argument 'NEW_PATH' (see 'main diff --help')"),
+}
+
+
+@pytest.mark.parametrize("case", USAGE_CASES)
+def test_usage_errors_are_one_line_and_exit_2(project: Path, case: str) -> None:
+    args, message = USAGE_CASES[case]
+    result = CliRunner().invoke(main, args)
+    assert (result.exit_code, result.stdout, result.stderr) == (2, "", message + "\n")
+
+
+def test_a_plan_with_no_tasks_applies_nothing_and_says_why(project: Path) -> None:
+    data = config_data(project, {"wh": {"type": "sqlite", "filepath": str(project / "wh.db")}}, [{"pattern": "zzz*"}])
+    cfg = write_config(project, data)
+    (project / "plan.json").write_text(planner.dumps_plan(compile_plan(make_config(data))), encoding="utf-8")
+    said = ("nothing to apply: the plan has no tasks\n"
+            "warning: profiling.tables[0]: pattern 'zzz*' (glob) in main matched no table in warehouse 'wh'\n")
+    for args in (["apply", str(project / "plan.json"), "-c", str(cfg)], ["profile", "-c", str(cfg)]):
+        result = CliRunner().invoke(main, args)
+        assert (result.exit_code, result.stdout, result.stderr) == (0, "", said)
+    assert run_count(project / "store.db") == 0
+
+
+def test_a_sqlite_warehouse_file_gone_at_apply_fails_its_tasks_and_is_not_recreated(project: Path) -> None:
+    with sqlite3.connect(project / "other.db") as raw:
+        raw.execute("CREATE TABLE c AS SELECT 1 AS id")
+    data = config_data(project, {"wh": {"type": "sqlite", "filepath": str(project / "wh.db")},
+                                 "other": {"type": "sqlite", "filepath": str(project / "other.db")}},
+                       [{"pattern": "*", "source": "wh"}, {"pattern": "*", "source": "other"}])
+    cfg = write_config(project, data)
+    (project / "plan.json").write_text(planner.dumps_plan(compile_plan(make_config(data))), encoding="utf-8")
+    (project / "wh.db").unlink()
+    result = CliRunner().invoke(main, ["apply", str(project / "plan.json"), "-c", str(cfg)])
+    assert (result.exit_code, result.stdout) == (1, ""), result.output
+    gone = f"database file {str(project / 'wh.db')!r} not found"
+    config = make_config(data)
+    assert task_states(config, only_run_id(config)) == {
+        "wh.main.a": ("failed", gone), "wh.main.b": ("failed", gone), "other.main.c": ("succeeded", None)}
+    assert not (project / "wh.db").exists()

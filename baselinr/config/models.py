@@ -104,14 +104,15 @@ class TableSelection(StrictModel):
             raise ValueError("'select_schema: true' needs 'schema'")
         return self
 
-    @field_validator("pattern")
+    @field_validator("pattern", "exclude_patterns")
     @classmethod
-    def _valid_regex(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if value is not None and info.data.get("pattern_type") == "regex":
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"invalid regex {value!r}: {exc}") from None
+    def _valid_regex(cls, value: str | list[str] | None, info: ValidationInfo) -> str | list[str] | None:
+        if info.data.get("pattern_type") == "regex":
+            for pattern in [value] if isinstance(value, str) else value or []:
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    raise ValueError(f"invalid regex {pattern!r}: {exc}") from None
         return value
 
     @field_validator("metrics")
@@ -141,6 +142,14 @@ class ProfilingConfig(StrictModel):
     _check = field_validator("metrics")(classmethod(lambda cls, v: _check_metrics(v)))
 
 
+def check_max_workers(value: int) -> int:
+    """``value`` when it is 1, or above 1 and at most 4 x this machine's CPU count; else ValueError."""
+    cpus = os.cpu_count() or 1
+    if value > 1 and value > 4 * cpus:
+        raise ValueError(f"max_workers {value} exceeds 4 x CPU count ({4 * cpus} on this machine with {cpus} CPUs)")
+    return value
+
+
 class ExecutionConfig(StrictModel):
     """Parallelism is opt-in: the default ``max_workers=1`` runs sequentially."""
 
@@ -149,13 +158,7 @@ class ExecutionConfig(StrictModel):
     queue_size: int = Field(100, ge=10, le=1000, description="Tasks queued ahead of the workers.")
     warehouse_limits: dict[str, int] = Field(default_factory=dict, description="Cap per warehouse name or type (never above max_workers).")
 
-    @field_validator("max_workers")
-    @classmethod
-    def _not_above_cpus(cls, value: int) -> int:
-        cpus = os.cpu_count() or 1
-        if value > 1 and value > 4 * cpus:
-            raise ValueError(f"max_workers {value} exceeds 4 x CPU count ({4 * cpus} on this machine with {cpus} CPUs)")
-        return value
+    _not_above_cpus = field_validator("max_workers")(classmethod(lambda cls, v: check_max_workers(v)))
 
     @field_validator("warehouse_limits")
     @classmethod

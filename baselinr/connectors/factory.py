@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import URL, create_engine as sa_create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
-from baselinr.config.models import ConnectionConfig, ExecutionConfig
+from baselinr.config.models import FILE_WAREHOUSES, ConnectionConfig, ExecutionConfig
 from baselinr.errors import WarehouseConnectionError
 
 _DRIVERS = {
@@ -47,9 +48,23 @@ def safe_url(conn: ConnectionConfig) -> str:
     return build_url(conn).render_as_string(hide_password=True)
 
 
-def create_engine(conn: ConnectionConfig, execution: ExecutionConfig | None = None) -> Engine:
-    """Engine for a warehouse or the storage DB; raises ``WarehouseConnectionError`` on a missing driver."""
-    return _create_engine(conn, execution or ExecutionConfig())
+def create_engine(conn: ConnectionConfig, execution: ExecutionConfig | None = None, *,
+                  must_exist: bool = False) -> Engine:
+    """Engine for a warehouse or the storage DB; raises ``WarehouseConnectionError`` on a missing driver.
+
+    ``must_exist``: each connection first checks that a SQLite/DuckDB file is there (see
+    ``require_file``) instead of letting the driver create an empty database in its place.
+    """
+    engine = _create_engine(conn, execution or ExecutionConfig())
+    if must_exist and conn.type in FILE_WAREHOUSES:
+        event.listen(engine, "do_connect", lambda *_args: require_file(conn))
+    return engine
+
+
+def require_file(conn: ConnectionConfig) -> None:
+    """``WarehouseConnectionError`` when a file database is missing: connecting would create it empty."""
+    if conn.type in FILE_WAREHOUSES and not Path(str(conn.filepath)).is_file():
+        raise WarehouseConnectionError(f"database file {conn.filepath!r} not found")
 
 
 def pool_settings(conn_type: str, execution: ExecutionConfig) -> dict[str, Any]:

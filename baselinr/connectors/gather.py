@@ -5,13 +5,11 @@ This is the I/O half of ``baselinr plan``; ``planner.compile`` is the pure half.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import SecretStr
 
-from baselinr.config.models import FILE_WAREHOUSES, BaselinrConfig, TableSelection
+from baselinr.config.models import BaselinrConfig, TableSelection
 from baselinr.connectors.catalog import Catalog, TableInfo, inspect_schema
-from baselinr.connectors.factory import create_engine
+from baselinr.connectors.factory import create_engine, require_file
 from baselinr.errors import ConfigError, WarehouseConnectionError
 
 
@@ -43,9 +41,8 @@ def gather_catalog(config: BaselinrConfig) -> Catalog:
     warehouses = config.warehouses
     for name, schemas in needed_schemas(config).items():
         conn = warehouses[name]
-        if conn.type in FILE_WAREHOUSES and not Path(str(conn.filepath)).is_file():
-            raise WarehouseConnectionError(f"warehouse {name!r}: database file {conn.filepath!r} not found")
         try:
+            require_file(conn)
             engine = create_engine(conn, config.execution)
         except WarehouseConnectionError as exc:
             raise WarehouseConnectionError(f"warehouse {name!r}: {_without_secret(str(exc), conn.password)}") from None

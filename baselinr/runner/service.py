@@ -76,8 +76,12 @@ class _Job:
 
 @storage_errors()  # a storage DB lost mid-run: one line, tasks not marked succeeded stay resumable
 def apply_plan(plan: Plan, config: BaselinrConfig | None = None, options: RunOptions | None = None,
-               reporter: Reporter | None = None, event_bus: EventBus | None = None) -> RunSummary:
-    """Create a run for ``plan``, record every task pending, execute it."""
+               reporter: Reporter | None = None, event_bus: EventBus | None = None) -> RunSummary | None:
+    """Create a run for ``plan``, record every task pending, execute it; None when the plan has no task."""
+    if not plan.tasks:
+        (reporter or Reporter()).note("nothing to apply: the plan has no tasks"
+                                      + "".join(f"\nwarning: {w}" for w in plan.warnings))
+        return None
     job = _Job(open_state(config), plan, config, plan_connections(plan, config), options or RunOptions(),
                reporter or Reporter(), event_bus)
     run_id = new_run_id()

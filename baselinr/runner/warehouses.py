@@ -38,9 +38,10 @@ def secrets_of(connections: dict[str, ConnectionConfig], config: BaselinrConfig 
 
 
 def open_engines(connections: dict[str, ConnectionConfig], max_workers: int) -> dict[str, Engine]:
-    """One engine per warehouse, pools sized for ``max_workers``."""
+    """One engine per warehouse, pools sized for ``max_workers``; a missing SQLite/DuckDB file fails
+    each task of its warehouse (never silently created empty)."""
     execution = ExecutionConfig.model_construct(**{**ExecutionConfig().model_dump(), "max_workers": max_workers})
-    return {name: create_engine(conn, execution) for name, conn in connections.items()}
+    return {name: create_engine(conn, execution, must_exist=True) for name, conn in connections.items()}
 
 
 def dispose(engines: dict[str, Any]) -> None:
