@@ -147,6 +147,7 @@ def run_quickstart(rebuild: bool = False, note: Callable[[str], None] = print) -
     plan_path.write_text(dumps_plan(plan), encoding="utf-8")
     note(f"plan: {len(plan.tasks)} tables -> {plan_path}")
     summary = apply_plan(plan, config)
+    assert summary is not None, "the quickstart plan holds its five tables"
     store = open_state(config)
     with store.storage.engine.connect() as conn:
         results = read_run_results(conn, store.storage.tables, summary.run_id)
