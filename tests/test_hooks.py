@@ -199,3 +199,4 @@ def test_logging_hook_logs_at_its_level(caplog: pytest.LogCaptureFixture) -> Non
     [record] = [r for r in caplog.records if r.name == "baselinr.hooks"]
     assert (record.levelname, record.event_type, record.metadata) == (
         "WARNING", ev.TASK_SKIPPED, {"table": "main.u", "reason": "upstream failed"})
+    assert (record.getMessage(), record.run_context.task_id) == ("skipped main.u: upstream failed", "main.u")

@@ -18,7 +18,8 @@ from typing import Any
 from baselinr.config.models import HookConfig, HooksConfig
 from baselinr.errors import BaselinrError, ConfigError
 from baselinr.events.bus import RUN_STARTED, BaseEvent, Subscriber
-from baselinr.utils.logging import RunContext, log_event, scrub_text
+from baselinr.events.log_subscriber import EventLogger
+from baselinr.utils.logging import RunContext, scrub_text
 
 logger = logging.getLogger("baselinr.events.hooks")
 
@@ -26,15 +27,12 @@ FLUSH_TIMEOUT_S = 30.0
 Stamped = tuple[BaseEvent, RunContext]  # an event and the run context it was emitted in
 
 
-class LoggingHook:
-    """Logs every event at a fixed level on the ``baselinr.hooks`` logger."""
+class LoggingHook(EventLogger):
+    """Logs every event at one fixed level on the ``baselinr.hooks`` logger, worded and with the
+    run and task context like Baselinr's own event log."""
 
-    def __init__(self, level: str = "info") -> None:
-        self.level = level
-        self._log = logging.getLogger("baselinr.hooks")
-
-    def handle_event(self, event: BaseEvent) -> None:
-        log_event(self._log, event.event_type, f"event {event.event_type}", level=self.level, metadata=event.metadata)
+    def __init__(self, level: str = "info", context: RunContext | None = None) -> None:
+        super().__init__(context, logging.getLogger("baselinr.hooks"), level=level)
 
 
 class QueuedHook:
@@ -124,7 +122,7 @@ def build_hooks(config: HooksConfig, context: RunContext | None = None) -> list[
 def build_hook(hook: HookConfig, where: str = "hook", context: RunContext | None = None) -> Subscriber:
     """The subscriber for one hook entry; ``where`` names it in errors."""
     if hook.type == "logging":
-        return LoggingHook(hook.level)
+        return LoggingHook(hook.level, context)
     if hook.type == "sql":
         from baselinr.events.sql_hook import SqlHook
 

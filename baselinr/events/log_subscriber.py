@@ -42,14 +42,17 @@ _RUN_LEVEL_EVENTS = frozenset({ev.RUN_STARTED, ev.RUN_FINISHED, ev.BATCH_STARTED
 
 
 class EventLogger:
-    """Logs every bus event through ``log_event`` with the run context attached.
+    """Logs every bus event through ``log_event`` with the run context attached, at the event's
+    level above, or at ``level`` for all of them when given (the ``logging`` hook).
 
     The context's ``run_id`` is taken from ``run_started`` when the context has none yet.
     """
 
-    def __init__(self, context: RunContext | None = None, log: logging.Logger = logger) -> None:
+    def __init__(self, context: RunContext | None = None, log: logging.Logger = logger,
+                 level: str | None = None) -> None:
         self.context = context or RunContext()
         self._log = log
+        self._level = level
 
     def handle_event(self, event: ev.BaseEvent) -> None:
         md = event.metadata
@@ -58,6 +61,7 @@ class EventLogger:
         level, template = _FORMATS.get(event.event_type, ("info", event.event_type))
         if event.event_type == ev.PROFILING_FAILED and md.get("will_retry"):
             level = "warning"
+        level = self._level or level
         context = self.context
         if event.event_type not in _RUN_LEVEL_EVENTS and (md.get("task_id") or md.get("table")):
             context = context.for_task(str(md.get("task_id") or md.get("table")), md.get("attempt"))
