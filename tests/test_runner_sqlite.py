@@ -105,8 +105,14 @@ def test_failure_is_isolated_dependents_skipped_and_resume_finishes(tmp_path, ch
     plan = compile_plan(config)
     with sqlite3.connect(chain_db) as raw:
         raw.execute("DROP TABLE a")
-    summary = run_plan(plan, config)
+    first = Recorder()
+    summary = run_plan(plan, config, first)
     assert summary.exit_code == 1 and summary.status == RunStatus.FAILED
+    # a and d share batch L0; the batches of b (L1) and c (L2) never start, so they report nothing.
+    assert [m["batch_id"] for m in first.of("batch_started")] == ["lite.L0.b1"]
+    assert [{k: m[k] for k in ("batch_id", "successful", "failed", "skipped", "cancelled")}
+            for m in first.of("batch_completed")] == [
+        {"batch_id": "lite.L0.b1", "successful": 1, "failed": 1, "skipped": 0, "cancelled": 0}]
     st = statuses(config, summary.run_id)
     assert st["a"][0] == TaskStatus.FAILED
     assert st["a"][1] == "stale plan: lite.main.a changed since the plan (table gone); re-run baselinr plan"

@@ -22,7 +22,8 @@ logger = logging.getLogger("baselinr.events")
 RUN_STARTED = "run_started"                    # run_id, tasks, max_workers
 RUN_FINISHED = "run_finished"                  # run_id, status, counts{status: n}, duration_seconds
 BATCH_STARTED = "batch_started"                # batch_id, batch_size, max_workers, warehouse
-BATCH_COMPLETED = "batch_completed"            # batch_id, batch_size, successful, failed, duration_seconds, warehouse
+BATCH_COMPLETED = "batch_completed"            # batch_id, batch_size, successful, failed, skipped, cancelled,
+#                                                 duration_seconds, warehouse (only for a batch that started)
 WORKER_STARTED = "worker_started"              # worker_id, table, warehouse, queue_size, active_workers
 WORKER_COMPLETED = "worker_completed"          # worker_id, table, warehouse, duration_seconds, success
 WORKER_FAILED = "worker_failed"                # worker_id, table, warehouse, error, error_type

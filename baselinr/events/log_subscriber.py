@@ -25,8 +25,8 @@ _FORMATS: dict[str, tuple[str, str]] = {
     ev.RUN_STARTED: ("info", "run {run_id} started: {tasks} tasks, max_workers={max_workers}"),
     ev.RUN_FINISHED: ("info", "run {run_id} finished: {status} in {duration_seconds:.2f}s"),
     ev.BATCH_STARTED: ("debug", "batch {batch_id} started on {warehouse}: {batch_size} tasks"),
-    ev.BATCH_COMPLETED: ("info", "batch {batch_id} on {warehouse}: {successful} succeeded, {failed} failed "
-                                 "in {duration_seconds:.2f}s"),
+    ev.BATCH_COMPLETED: ("info", "batch {batch_id} on {warehouse}: {successful} succeeded, {failed} failed, "
+                                 "{skipped} skipped, {cancelled} cancelled in {duration_seconds:.2f}s"),
     ev.WORKER_STARTED: ("debug", "worker {worker_id} started {table}"),
     ev.WORKER_COMPLETED: ("info", "worker {worker_id} finished {table} in {duration_seconds:.2f}s"),
     ev.WORKER_FAILED: ("error", "worker {worker_id} failed on {table}: {error}"),

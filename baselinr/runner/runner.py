@@ -69,6 +69,7 @@ class Runner:
         self._free_slots = list(range(self.max_workers, 0, -1))
         self._slot_of: dict[str, int] = {}
         self._future_task: dict[Future[TaskOutcome], str] = {}
+        self._queued: dict[str, int] = {}  # ready tasks per warehouse, as last emitted (queue_changed)
 
     def execute(self, task_ids: set[str], done: set[str]) -> RunSummary:
         """Run ``task_ids`` (the rest of the plan is ``done`` or left as recorded); return the summary."""
@@ -112,6 +113,15 @@ class Runner:
                 future = pool.submit(executor.execute, task)
                 self._future_task[future] = task_id
                 future.add_done_callback(self._messages.put)
+        self._emit_queue_changes(sched)
+
+    def _emit_queue_changes(self, sched: Scheduler) -> None:
+        """queue_changed for each warehouse whose count of ready-but-waiting tasks moved."""
+        for warehouse in sched.caps:
+            queued = sched.queued(warehouse)
+            if self._queued.get(warehouse) != queued:
+                self._queued[warehouse] = queued
+                self.bus.emit(ev.QUEUE_CHANGED, warehouse=warehouse, queue_size=queued)
 
     def _check_interrupt(self, sched: Scheduler) -> bool:
         """After Ctrl-C, record every task that will not start as cancelled (once)."""
@@ -167,7 +177,7 @@ class Runner:
         self.bus.emit(ev.WORKER_COMPLETED, worker_id=slot, table=task.id, warehouse=task.warehouse,
                       duration_seconds=outcome.duration_seconds, success=outcome.succeeded)
         self.reporter.task_changed(task.warehouse, outcome.status, TaskStatus.RUNNING)
-        self._batches.finished(task.id, outcome.succeeded)
+        self._batches.finished(task.id, outcome.status)
         skipped = sched.mark_finished(task.id, outcome.succeeded)
         self._not_run([s for s, _ in skipped], TaskStatus.SKIPPED,
                       {s: f"upstream {failed} failed" for s, failed in skipped})
@@ -191,10 +201,10 @@ class Runner:
         self.store.mark_not_run(self.run_id, task_ids, status, reasons)
         for task_id in task_ids:
             task = self._tasks[task_id]
-            self._batches.finished(task_id, False)
             self.reporter.task_changed(task.warehouse, status, TaskStatus.PENDING)
             if status == TaskStatus.SKIPPED:
                 self.bus.emit(ev.TASK_SKIPPED, table=task_id, warehouse=task.warehouse, reason=reasons[task_id])
+            self._batches.finished(task_id, status)
 
     # -- the end -------------------------------------------------------------------------------
     def _summarize(self, duration: float) -> RunSummary:

@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, writ
 
 from baselinr.errors import ConfigError
 from baselinr.events.bus import (
-    BATCH_COMPLETED, PROFILING_COMPLETED, QUEUE_CHANGED, RUN_FINISHED, TABLE_PROFILING_FAILED, TASK_SKIPPED,
+    BATCH_COMPLETED, PROFILING_COMPLETED, QUEUE_CHANGED, RUN_FINISHED, TASK_SKIPPED,
     WORKER_COMPLETED, WORKER_FAILED, WORKER_STARTED, BaseEvent,
 )
 
@@ -84,12 +84,10 @@ class RunMetrics:
                 self.batch_duration.labels(warehouse, str(md.get("batch_size", UNKNOWN))).observe(
                     float(md.get("duration_seconds") or 0))
             elif event.event_type == PROFILING_COMPLETED:
-                self.tables_profiled.labels(warehouse, "completed").inc()
                 self.profiling_duration.labels(warehouse).observe(float(md.get("duration_seconds") or 0))
                 self.rows_scanned.labels(warehouse).inc(int(md.get("row_count") or 0))
-            elif event.event_type in (TABLE_PROFILING_FAILED, TASK_SKIPPED):
-                self.tables_profiled.labels(warehouse, "failed" if event.event_type == TABLE_PROFILING_FAILED
-                                            else "skipped").inc()
+            elif event.event_type == TASK_SKIPPED:
+                self.tables_profiled.labels(warehouse, "skipped").inc()
             elif event.event_type == RUN_FINISHED:
                 self._reset_gauges()
 
@@ -105,6 +103,7 @@ class RunMetrics:
         if warehouse is None:  # already ended by the other end event of the same task
             return
         self.worker_tasks.labels(warehouse, status).inc()
+        self.tables_profiled.labels(warehouse, status).inc()  # final: a task whose results could not be stored failed
         self.active_workers.labels(warehouse).set(sum(1 for w in self._running.values() if w == warehouse))
 
     def _set_queue(self, warehouse: str, md: dict[str, Any]) -> None:
