@@ -162,10 +162,25 @@ def _execution_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _parallel_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """--max-workers (checked like execution.max_workers) and --fail-fast, shared by apply, resume, profile."""
+    """--max-workers (checked like execution.max_workers), --cap and --fail-fast, shared by apply,
+    resume and profile."""
     func = click.option("--fail-fast", is_flag=True, help="Stop starting tasks after the first failure.")(func)
+    func = click.option("--cap", "caps", multiple=True, metavar="WAREHOUSE=N", callback=_parsed_caps,
+                        help="Run at most N tasks of WAREHOUSE at once, instead of its limit in the plan "
+                             "(repeatable; never above max-workers).")(func)
     return click.option("--max-workers", type=click.IntRange(1, 64), callback=_checked_max_workers,
-                        help="Override max_workers (1 = sequential; at most 4 x CPUs); caps never exceed it.")(func)
+                        help="Override max_workers (1 = sequential; at most 4 x CPUs). Each warehouse then runs "
+                             "at most min(its limit, N).")(func)
+
+
+def _parsed_caps(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> dict[str, int]:
+    caps: dict[str, int] = {}
+    for value in values:
+        name, _, number = value.rpartition("=")
+        if not name or not number.isdigit() or int(number) < 1:
+            raise click.BadParameter(f"{value!r}: expected WAREHOUSE=N with N at least 1")
+        caps[name] = int(number)
+    return caps
 
 
 def _checked_max_workers(_ctx: click.Context, _param: click.Parameter, value: int | None) -> int | None:
@@ -202,13 +217,13 @@ def _finish_run(run: Callable[[], "RunSummary | None"]) -> None:
 @_execution_options
 @run_options
 @handle_errors
-def apply_command(plan_path: str, config_path: str | None, max_workers: int | None, fail_fast: bool,
-                  log_format: str, log_level: str, metrics_file: str | None) -> None:
+def apply_command(plan_path: str, config_path: str | None, max_workers: int | None, caps: dict[str, int],
+                  fail_fast: bool, log_format: str, log_level: str, metrics_file: str | None) -> None:
     """Execute a plan: exit 0 all tasks succeeded, 1 some failed (run `baselinr resume`), 2 bad input."""
     from baselinr.runner import RunOptions, apply_plan
 
     plan = planner.load_plan(plan_path)
-    options = RunOptions(max_workers=max_workers, fail_fast=fail_fast, metrics_file=metrics_file)
+    options = RunOptions(max_workers=max_workers, caps=caps, fail_fast=fail_fast, metrics_file=metrics_file)
     _finish_run(lambda: apply_plan(plan, _optional_config(config_path), options))
 
 
@@ -217,12 +232,12 @@ def apply_command(plan_path: str, config_path: str | None, max_workers: int | No
 @_execution_options
 @run_options
 @handle_errors
-def resume_command(run_id: str | None, config_path: str | None, max_workers: int | None, fail_fast: bool,
-                   log_format: str, log_level: str, metrics_file: str | None) -> None:
+def resume_command(run_id: str | None, config_path: str | None, max_workers: int | None, caps: dict[str, int],
+                   fail_fast: bool, log_format: str, log_level: str, metrics_file: str | None) -> None:
     """Re-run what did not succeed in RUN_ID (default: the latest unfinished run), into the same run."""
     from baselinr.runner import RunOptions, resume_run
 
-    options = RunOptions(max_workers=max_workers, fail_fast=fail_fast, metrics_file=metrics_file)
+    options = RunOptions(max_workers=max_workers, caps=caps, fail_fast=fail_fast, metrics_file=metrics_file)
     _finish_run(lambda: resume_run(run_id, _optional_config(config_path), options))
 
 
@@ -232,14 +247,14 @@ def resume_command(run_id: str | None, config_path: str | None, max_workers: int
 @_parallel_options
 @run_options
 @handle_errors
-def profile_command(config_path: str, max_workers: int | None, fail_fast: bool, log_format: str, log_level: str,
-                    metrics_file: str | None) -> None:
+def profile_command(config_path: str, max_workers: int | None, caps: dict[str, int], fail_fast: bool,
+                    log_format: str, log_level: str, metrics_file: str | None) -> None:
     """Plan and apply in one step (the classic usage)."""
     from baselinr.runner import RunOptions, apply_plan
 
     config = load_config(config_path)
     plan = planner.compile(config, gather_catalog(config))
-    options = RunOptions(max_workers=max_workers, fail_fast=fail_fast, metrics_file=metrics_file)
+    options = RunOptions(max_workers=max_workers, caps=caps, fail_fast=fail_fast, metrics_file=metrics_file)
     _finish_run(lambda: apply_plan(plan, config, options))
 
 

@@ -14,7 +14,7 @@ from baselinr.connectors.catalog import Catalog
 from baselinr.errors import PlanError
 from planner.canonical import compact_json, digest, split_digest
 from planner.expand import Match, expand, select_columns, task_id
-from planner.graph import dependency_graph, levels, make_batches, warehouse_cap
+from planner.graph import dependency_graph, levels, make_batches, warehouse_limit
 from planner.models import ExecutionSettings, Plan, TaskSpec, WarehouseSpec, WarehouseSummary
 
 
@@ -33,15 +33,25 @@ def compile_plan(config: BaselinrConfig, catalog: Catalog) -> Plan:
         environment=config.environment,
         execution=ExecutionSettings(max_workers=execution.max_workers, batch_size=execution.batch_size,
                                     queue_size=execution.queue_size),
-        warehouses={name: WarehouseSpec(type=conn.type, cap=warehouse_cap(name, conn.type, execution),
-                                        connection=config.public_connection(name))
-                    for name, conn in sorted(config.warehouses.items())},
+        warehouses=_warehouses(config, warnings),
         batches=tuple(batches),
         tasks=tuple(ordered),
         warnings=tuple(warnings),
         summary=_summary(config, ordered),
     )
     return seal(plan)
+
+
+def _warehouses(config: BaselinrConfig, warnings: list[str]) -> dict[str, WarehouseSpec]:
+    """Every warehouse of the config with its limit and cap; adds the SQLite-under-parallelism warning."""
+    out: dict[str, WarehouseSpec] = {}
+    for name, conn in sorted(config.warehouses.items()):
+        limit, warning = warehouse_limit(name, conn.type, config.execution)
+        if warning:
+            warnings.append(warning)
+        out[name] = WarehouseSpec(type=conn.type, cap=min(limit, config.execution.max_workers), limit=limit,
+                                  connection=config.public_connection(name))
+    return out
 
 
 def seal(plan: Plan) -> Plan:

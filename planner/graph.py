@@ -8,19 +8,16 @@ is short. Levels ascend, warehouses by name within a level.
 
 from __future__ import annotations
 
-import logging
 from typing import Iterable, Mapping, Sequence
 
 import networkx as nx
 
-from baselinr.config.models import ExecutionConfig
+from baselinr.config.models import MAX_WORKERS, ExecutionConfig
 from baselinr.errors import PlanError
 from planner.models import Batch, TaskSpec
 
-logger = logging.getLogger("baselinr.planner")
-
 # Built-in concurrency per warehouse type when warehouse_limits says nothing; a type not listed
-# (duckdb included: one process reads it in parallel) gets max_workers. SQLite serialises
+# (duckdb included: one process reads it in parallel) is bounded by max_workers only. SQLite serialises
 # access to its file, hence 1 (docs/parallelism.md explains each figure).
 DEFAULT_CAPS = {"snowflake": 20, "postgres": 8, "mysql": 8, "redshift": 10, "bigquery": 15, "sqlite": 1}
 
@@ -71,13 +68,19 @@ def make_batches(tasks: Iterable[TaskSpec], level_of: Mapping[str, int], batch_s
     return batches
 
 
-def warehouse_cap(name: str, type_: str, execution: ExecutionConfig) -> int:
-    """warehouse_limits by name, then by type, else DEFAULT_CAPS by type, else max_workers; never above max_workers."""
+def warehouse_limit(name: str, type_: str, execution: ExecutionConfig) -> tuple[int, str | None]:
+    """The warehouse's own limit — warehouse_limits by name, then by type, else DEFAULT_CAPS by
+    type, else MAX_WORKERS — and a warning for the plan when SQLite is left at 1 under parallelism.
+
+    Its cap in the plan is ``min(limit, max_workers)``; ``apply --max-workers N`` runs it at
+    ``min(limit, N)``.
+    """
     limits = execution.warehouse_limits
     explicit = limits.get(name, limits.get(type_))
-    if explicit is None and type_ == "sqlite" and execution.max_workers > 1:
-        logger.warning("warehouse %r is SQLite, which serialises access: it runs one task at a time although "
-                       "max_workers is %d (set execution.warehouse_limits.%s to override)",
-                       name, execution.max_workers, name)
-    cap = explicit if explicit is not None else DEFAULT_CAPS.get(type_, execution.max_workers)
-    return min(cap, execution.max_workers)
+    if explicit is not None:
+        return explicit, None
+    warning = None
+    if type_ == "sqlite" and execution.max_workers > 1:
+        warning = (f"warehouse {name!r} is SQLite, which serialises access: it runs one task at a time although "
+                   f"max_workers is {execution.max_workers} (set execution.warehouse_limits.{name} to override)")
+    return DEFAULT_CAPS.get(type_, MAX_WORKERS), warning

@@ -55,8 +55,7 @@ def load_plan(source: str | os.PathLike[str]) -> Plan:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        stripped = text.strip()
-        if stripped.startswith("{") and not stripped.endswith("}"):
+        if _cut_off(text, exc):
             raise PlanError(f"{name}: the plan is truncated (the JSON ends early at line {exc.lineno}); {REPLAN}") from None
         raise PlanError(f"{name}: not a plan: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
     if not isinstance(data, dict):
@@ -75,6 +74,13 @@ def load_plan(source: str | os.PathLike[str]) -> Plan:
     except PlanError as exc:
         raise PlanError(f"{name}: {exc}") from None
     return plan
+
+
+def _cut_off(text: str, exc: json.JSONDecodeError) -> bool:
+    """Whether a JSON object failed to parse because its text stops early (a truncated file)."""
+    body = text.rstrip()
+    return body.lstrip().startswith("{") and (exc.pos >= len(body) or not body.endswith("}")
+                                               or exc.msg.startswith("Unterminated string"))
 
 
 def check_plan(plan: Plan) -> None:

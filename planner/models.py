@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from baselinr.connectors.catalog import ColumnInfo, TableKind
 
@@ -52,8 +52,24 @@ class TaskSpec(PlanModel):
 
 class WarehouseSpec(PlanModel):
     type: str
-    cap: int = Field(description="Most tasks of this warehouse that run at once.")
+    cap: int = Field(description="Most tasks of this warehouse that run at once: min(limit, max_workers).")
+    limit: int | None = Field(None, description="The warehouse's own limit (warehouse_limits entry, else the built-in "
+                                                "default, else 64); `apply --max-workers N` runs it at min(limit, N). "
+                                                "Absent (plans from before it existed): the cap.")
     connection: dict[str, Any] = Field(description="Connection settings without secrets; ${VAR} references kept.")
+
+    @model_serializer(mode="wrap")
+    def _absent_limit_stays_absent(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # An older plan without `limit` must dump (and so digest) exactly as it was written.
+        data = handler(self)
+        if data.get("limit") is None:
+            data.pop("limit", None)
+        return data
+
+    @property
+    def own_limit(self) -> int:
+        """The limit to cap by ``max_workers`` at run time."""
+        return self.limit if self.limit is not None else self.cap
 
 
 class Batch(PlanModel):

@@ -15,11 +15,12 @@ def summary_line(plan: Plan) -> str:
 
 
 def render_plan_text(plan: Plan) -> str:
-    """Per warehouse its type, cap and batches; per batch its tables with rows, columns and why selected."""
+    """Per warehouse its type, cap (and higher limit) and batches; per batch its tables with rows, columns and why selected."""
     lines = [summary_line(plan)]
     for name, wh in plan.warehouses.items():
         batches = [b for b in plan.batches if b.warehouse == name]
-        lines += ["", f"warehouse {name} ({wh.type}): cap {wh.cap}, {_n(len(batches), 'batch')}"]
+        limit = f" (limit {wh.own_limit} with more workers)" if wh.own_limit > wh.cap else ""
+        lines += ["", f"warehouse {name} ({wh.type}): cap {wh.cap}{limit}, {_n(len(batches), 'batch')}"]
         table: list[tuple[str, ...] | str] = []
         for batch in batches:
             table.append(f"  batch {batch.id} (level {batch.level}, {_n(len(batch.tasks), 'table')})")

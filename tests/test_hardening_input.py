@@ -188,6 +188,9 @@ USAGE_CASES = {
     "max_workers 0": (["profile", "-c", "config.yml", "--max-workers", "0"],
                       "error: Invalid value for '--max-workers': 0 is not in the range 1<=x<=64 "
                       "(see 'main profile --help')"),
+    "malformed cap": (["apply", "plan.json", "--cap", "wh"],
+                      "error: Invalid value for '--cap': 'wh': expected WAREHOUSE=N with N at least 1 "
+                      "(see 'main apply --help')"),
     "unknown command": (["aply", "plan.json"], "error: No such command 'aply'. Did you mean 'apply'? (see 'main --help')"),
     "missing argument": (["diff", "old.json"], "error: Missing argument 'NEW_PATH' (see 'main diff --help')"),
 }
@@ -228,3 +231,11 @@ def test_a_sqlite_warehouse_file_gone_at_apply_fails_its_tasks_and_is_not_recrea
     assert task_states(config, only_run_id(config)) == {
         "wh.main.a": ("failed", gone), "wh.main.b": ("failed", gone), "other.main.c": ("succeeded", None)}
     assert not (project / "wh.db").exists()
+
+
+def test_a_cap_for_a_warehouse_the_plan_lacks_is_refused_before_anything_runs(project: Path) -> None:
+    data = base(project)
+    cfg = write_config(project, data)
+    (project / "plan.json").write_text(planner.dumps_plan(compile_plan(make_config(data))), encoding="utf-8")
+    refused("apply", str(project / "plan.json"), "-c", str(cfg), "--cap", "whx=2",
+            message="--cap: unknown warehouse 'whx' (the plan has: wh)", store=project / "store.db")

@@ -96,9 +96,11 @@ def test_sqlite_parallelism_warning_goes_to_stderr(tmp_path: Path, nyc_sqlite: P
     result = run("plan", "-c", str(config))
     assert result.exit_code == 0
     assert json.loads(result.stdout)["warehouses"]["sqlite"]["cap"] == 1
-    assert "warehouse 'sqlite' is SQLite, which serialises access" in result.stderr
     assert result.stderr.endswith("warning: profiling.tables[0]: pattern 'zz*' (glob) in main matched no table in "
-                                  "warehouse 'sqlite'\n")
+                                  "warehouse 'sqlite'\n"
+                                  "warning: warehouse 'sqlite' is SQLite, which serialises access: it runs one task "
+                                  "at a time although max_workers is 2 (set execution.warehouse_limits.sqlite to "
+                                  "override)\n")
 
 
 def test_output_file_text_format_and_compare(tmp_path: Path, nyc_sqlite: Path) -> None:

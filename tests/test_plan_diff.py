@@ -32,7 +32,7 @@ def test_config_edit_shows_added_removed_changed_and_caps() -> None:
     assert changed.id == "sqlite.main.a"
     # a stays in batch sqlite.L0.b1 (old: [b, a]; new: [a, c]), so no batch change
     assert [c.field for c in changed.changes] == ["columns", "fingerprint", "histogram_bins", "selection"]
-    assert [c.field for c in result.warehouses_changed[0].changes] == ["cap"]
+    assert [c.field for c in result.warehouses_changed[0].changes] == ["cap", "limit"]
     assert planner.render_diff_text(result) == (
         "tasks: 1 added, 1 removed, 1 changed\n"
         "+ sqlite.main.c\n"
@@ -44,6 +44,7 @@ def test_config_edit_shows_added_removed_changed_and_caps() -> None:
         "    selection: profiling.tables[0] pattern '*' (glob) in main -> profiling.tables[1] table 'main.a'\n"
         "~ warehouse sqlite\n"
         "    cap: 1 -> 2\n"
+        "    limit: 1 -> 2\n"
         "~ execution.max_workers: 1 -> 2\n")
 
 

@@ -79,6 +79,13 @@ def test_truncated(tmp_path: Path, plan_text: str) -> None:
     assert refusal(tmp_path, cut) == f"the plan is truncated (the JSON ends early at line {line}); {REPLAN}"
 
 
+def test_a_plan_cut_anywhere_is_called_truncated(plan_text: str) -> None:
+    """Inside a string, after a number, right after a closing brace: wherever a copy stopped."""
+    for end in range(1, len(plan_text) - 2, 13):
+        with pytest.raises(PlanError, match=r"the plan is truncated \(the JSON ends early at line \d+\)"):
+            planner.load_plan(plan_text[:end])
+
+
 def test_not_an_object(tmp_path: Path) -> None:
     assert refusal(tmp_path, "[1, 2]\n") == "not a plan: expected a JSON object, got list"
 

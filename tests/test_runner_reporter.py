@@ -17,7 +17,7 @@ class Tty(io.StringIO):
 def test_progress_shows_per_warehouse_counts_rate_and_eta_on_a_terminal():
     out = Tty()
     reporter = Reporter(out, interval=0)
-    reporter.run_started("r1", 4, 2)
+    reporter.run_started("r1", 4, 2, {"pg": 2})
     reporter.task_changed("pg", TaskStatus.RUNNING, TaskStatus.PENDING)
     reporter.task_changed("pg", TaskStatus.SUCCEEDED, TaskStatus.RUNNING)
     line = out.getvalue().rsplit("\r\033[K", 1)[-1]
@@ -28,14 +28,14 @@ def test_progress_shows_per_warehouse_counts_rate_and_eta_on_a_terminal():
 def test_no_progress_when_not_a_terminal_but_summary_always():
     out = io.StringIO()
     reporter = Reporter(out)
-    reporter.run_started("r1", 3, 1)
+    reporter.run_started("r1", 3, 1, {"pg": 1, "lite": 1})
     reporter.task_changed("pg", TaskStatus.RUNNING, TaskStatus.PENDING)
     summary = RunSummary(run_id="r1", status=RunStatus.FAILED, duration_seconds=1.25, total=3,
                          counts={TaskStatus.SUCCEEDED: 1, TaskStatus.FAILED: 1, TaskStatus.SKIPPED: 1},
                          problems=(("pg.public.a", "failed: boom"), ("pg.public.b", "skipped: upstream pg.public.a failed")))
     reporter.summary(summary)
     assert out.getvalue() == (
-        "run r1: 3 task(s), max_workers=1\n"
+        "run r1: 3 task(s), max_workers=1, caps: lite 1, pg 1\n"
         "run r1 failed in 1.2s\n"
         "  succeeded       1\n"
         "  failed          1\n"

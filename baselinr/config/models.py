@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, Valid
 
 WarehouseType = Literal["postgres", "sqlite", "mysql", "duckdb", "snowflake", "bigquery", "redshift"]
 FILE_WAREHOUSES = ("sqlite", "duckdb")
+MAX_WORKERS = 64  # the most execution.max_workers (and --max-workers) may be
 DEFAULT_SCHEMA = {"sqlite": "main", "duckdb": "main", "postgres": "public", "redshift": "public"}
 
 # Keys whose values are credentials; they never reach a plan, a log line, a state row or an event.
@@ -153,7 +154,7 @@ def check_max_workers(value: int) -> int:
 class ExecutionConfig(StrictModel):
     """Parallelism is opt-in: the default ``max_workers=1`` runs sequentially."""
 
-    max_workers: int = Field(1, ge=1, le=64, description="Tables profiled at once; 1 = sequential. At most 4 x CPUs.")
+    max_workers: int = Field(1, ge=1, le=MAX_WORKERS, description="Tables profiled at once; 1 = sequential. At most 4 x CPUs.")
     batch_size: int = Field(10, ge=1, le=100, description="Tables per plan batch.")
     queue_size: int = Field(100, ge=10, le=1000, description="Tasks queued ahead of the workers.")
     warehouse_limits: dict[str, int] = Field(default_factory=dict, description="Cap per warehouse name or type (never above max_workers).")

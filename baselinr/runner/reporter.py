@@ -50,9 +50,10 @@ class Reporter:
         for task_id, reason in reasons.items():
             self._line(f"  {task_id}: {reason}")
 
-    def run_started(self, run_id: str, total: int, max_workers: int) -> None:
+    def run_started(self, run_id: str, total: int, max_workers: int, caps: dict[str, int]) -> None:
         self._total, self._start = total, time.monotonic()
-        self._line(f"run {run_id}: {total} task(s), max_workers={max_workers}")
+        per = ", ".join(f"{w} {c}" for w, c in sorted(caps.items()))
+        self._line(f"run {run_id}: {total} task(s), max_workers={max_workers}, caps: {per}")
 
     def task_changed(self, warehouse: str, status: TaskStatus, previous: TaskStatus | None = None) -> None:
         """Count a task entering ``status`` (leaving ``previous``) and refresh the progress line."""

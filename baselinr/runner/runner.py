@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from baselinr.config.models import RetryConfig
+from baselinr.errors import ConfigError
 from baselinr.events import bus as ev
 from baselinr.events.bus import EventBus
 from baselinr.runner.batches import BatchTracker
@@ -42,8 +43,20 @@ class RunOptions(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     max_workers: int | None = None
+    caps: dict[str, int] = {}  # warehouse -> limit replacing the plan's (still never above max_workers)
     fail_fast: bool = False
     metrics_file: str | None = None
+
+    def caps_for(self, plan: Plan) -> dict[str, int]:
+        """Effective cap per warehouse: the override or the plan's own limit, capped by max_workers.
+
+        Raises ``ConfigError`` for an override naming a warehouse the plan does not have.
+        """
+        unknown = sorted(set(self.caps) - set(plan.warehouses))
+        if unknown:
+            raise ConfigError(f"--cap: unknown warehouse {unknown[0]!r} (the plan has: {', '.join(plan.warehouses)})")
+        max_workers = self.max_workers or plan.execution.max_workers
+        return {w: min(self.caps.get(w, spec.own_limit), max_workers) for w, spec in plan.warehouses.items()}
 
 
 @dataclass(frozen=True)
@@ -75,10 +88,10 @@ class Runner:
         """Run ``task_ids`` (the rest of the plan is ``done`` or left as recorded); return the summary."""
         started = time.monotonic()
         order = [t for t in self.plan.tasks if t.id in task_ids]
-        sched = Scheduler([SchedTask(t.id, t.warehouse, t.depends_on) for t in order],
-                          {w: spec.cap for w, spec in self.plan.warehouses.items()}, self.max_workers, done)
+        caps = self.options.caps_for(self.plan)
+        sched = Scheduler([SchedTask(t.id, t.warehouse, t.depends_on) for t in order], caps, self.max_workers, done)
         self._batches = BatchTracker(self.plan, task_ids, self.max_workers, self.bus)
-        self.reporter.run_started(self.run_id, len(order), self.max_workers)
+        self.reporter.run_started(self.run_id, len(order), self.max_workers, caps)
         self.bus.emit(ev.RUN_STARTED, run_id=self.run_id, tasks=len(order), max_workers=self.max_workers)
         sequential = self.max_workers == 1
         executor = TaskExecutor(self.run_id, self.engines, self.retry, self.secrets, self.bus,

@@ -84,6 +84,7 @@ def apply_plan(plan: Plan, config: BaselinrConfig | None = None, options: RunOpt
         return None
     job = _Job(open_state(config), plan, config, plan_connections(plan, config), options or RunOptions(),
                reporter or Reporter(), event_bus)
+    job.options.caps_for(plan)  # an unknown --cap warehouse is bad input: refused before anything is recorded
     run_id = new_run_id()
     with job.observed(run_id, "apply") as bus:
         job.store.create_run(plan, dumps_plan(plan), run_id)
@@ -107,6 +108,7 @@ def resume_run(run_id: str | None = None, config: BaselinrConfig | None = None, 
     plan = load_plan(store.plan_json(row.run_id))
     store.check_plan_matches(row.run_id, plan)
     job = _Job(store, plan, config, plan_connections(plan, config), options or RunOptions(), reporter, event_bus)
+    job.options.caps_for(plan)  # an unknown --cap warehouse is bad input: refused before anything is recorded
     with Lease(store, row.run_id):
         rows = store.tasks(row.run_id)  # read under the lease: "running" now means interrupted
         reasons = resume_reasons(plan, rows)
