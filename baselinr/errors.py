@@ -30,6 +30,10 @@ class StateError(BaselinrError):
     """The run state says no: unknown run id, run held by another runner, nothing to resume."""
 
 
+class LeaseLostError(StateError):
+    """This runner's lease on its run was taken over; it must stop writing state."""
+
+
 class TaskError(BaselinrError):
     """Profiling one table failed. ``transient`` errors are worth retrying."""
 

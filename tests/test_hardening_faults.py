@@ -10,10 +10,12 @@ import signal
 import sqlite3
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
 import pytest
+from sqlalchemy import update
 
 from baselinr.runner import open_state
 from tests.conftest import create_database
@@ -208,3 +210,35 @@ def test_killed_apply_always_resumes_to_one_result_set_per_table(tmp_path: Path,
     done = {t for t, (s, _) in task_states(config, run.run_id).items() if s == "succeeded"}
     assert result_sets(config, run.run_id) == {f"public.{t.split('.')[-1]}": 1 for t in done}
     resume_completes(tmp_path, cfg, config, run.run_id, VIEWS, "public")
+
+
+def test_a_paused_runner_that_lost_its_lease_never_writes_over_the_runner_that_took_over(tmp_path: Path,
+                                                                                         pg_db: dict) -> None:
+    make_slow_views(pg_db, VIEWS, 0.8)
+    data = config_data(tmp_path, {"pg": pg_db}, [{"pattern": "v*"}])
+    cfg = write_config(tmp_path, data)
+    config = make_config(data)
+    (tmp_path / "plan.json").write_text(cli("plan", "-c", str(cfg), cwd=tmp_path).stdout)
+    first = popen_cli("apply", "plan.json", "-c", str(cfg), cwd=tmp_path)
+    try:
+        store = open_state(config)
+        run = wait_for(lambda: next(iter(store.runs()), None), what="the run row")
+        wait_for(lambda: any(r.status == "running" for r in store.tasks(run.run_id)), what="a running task")
+        first.send_signal(signal.SIGSTOP)  # paused past its lease's expiry (made to expire now)
+        with store.engine.begin() as conn:
+            conn.execute(update(store.plan_runs).where(store.plan_runs.c.run_id == run.run_id)
+                         .values(lease_expires_at=datetime(2000, 1, 1, tzinfo=timezone.utc)))
+        resume_completes(tmp_path, cfg, config, run.run_id, VIEWS, "public")
+        after_resume = {r.task_id: (r.status, r.attempts, r.finished_at) for r in store.tasks(run.run_id)}
+        first.send_signal(signal.SIGCONT)
+        _, stderr = first.communicate(timeout=60)
+    finally:
+        first.kill()
+        first.wait()
+    assert first.returncode == 2, stderr
+    assert stderr.splitlines()[-1] == (f"error: run {run.run_id}: this runner lost its lease (not renewed in time) and "
+                                       f"the run was released; it stopped without writing more state: see "
+                                       f"`baselinr status {run.run_id}`")
+    assert {r.task_id: (r.status, r.attempts, r.finished_at) for r in store.tasks(run.run_id)} == after_resume
+    assert result_sets(config, run.run_id) == {f"public.{t}": 1 for t in VIEWS}
+    assert store.run(run.run_id).status == "succeeded"

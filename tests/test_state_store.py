@@ -169,3 +169,28 @@ def test_heartbeat_renews_the_lease(store):
     finally:
         lease.release()
     assert store.run(run_id).lease_owner is None
+
+
+def test_a_runner_whose_lease_was_taken_over_can_write_nothing(store):
+    run_id = new_run_id()
+    store.create_run(tiny_plan("a", "b"), "{}", run_id)
+    other = StateStore(store.storage)  # a second runner: its own fence, the same database
+    first = Lease(store, run_id, heartbeat=3600)
+    first.acquire()
+    store.mark_running(run_id, "w.main.a")  # fenced, and still ours
+    _set_lease(store, run_id, lease_expires_at=datetime.now(timezone.utc) - timedelta(seconds=1))
+    with Lease(other, run_id):  # takes over the expired lease
+        before = {r.task_id: r for r in other.tasks(run_id)}
+        for write in (lambda: store.mark_running(run_id, "w.main.b"),
+                      lambda: store.mark_succeeded(run_id, outcome("a", True, result("a", 1.0)), "test"),
+                      lambda: store.mark_failed(run_id, outcome("a", False)),
+                      lambda: store.mark_not_run(run_id, ["w.main.b"], TaskStatus.CANCELLED, {"w.main.b": "x"}),
+                      lambda: store.set_run_status(run_id, RunStatus.FAILED)):
+            with pytest.raises(StateError, match=f"^run {run_id}: this runner lost its lease .* another runner "
+                                                 f"holds it now"):
+                write()
+        assert {r.task_id: r for r in other.tasks(run_id)} == before
+        assert other.run(run_id).status == RunStatus.RUNNING
+        assert first._update_mine(lease_expires_at=datetime.now(timezone.utc)) is False  # its heartbeat notices
+        other.mark_running(run_id, "w.main.b")  # the new holder writes as usual
+    first.release()

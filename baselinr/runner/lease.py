@@ -48,6 +48,16 @@ class Lease:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    def columns(self) -> dict[str, object]:
+        """The lease's ``plan_runs`` columns, for ``StateStore.create_run`` to insert a run already held."""
+        return {"lease_owner": self.owner, "lease_expires_at": utcnow() + timedelta(seconds=self.ttl),
+                "host": self.host, "pid": self.pid}
+
+    def hold_new(self) -> "Lease":
+        """Hold the lease of a run just created with ``columns()`` (no race: nobody saw it free)."""
+        self._hold()
+        return self
+
     def acquire(self) -> None:
         """Take the lease or raise ``StateError`` naming the live holder."""
         table = self.store.plan_runs
@@ -60,11 +70,15 @@ class Lease:
                 raise StateError(f"run {self.run_id} is being executed by another runner (host {row.host}, "
                                  f"pid {row.pid}); wait for it to finish or stop it first")
             seen = table.c.lease_owner.is_(None) if row.lease_owner is None else table.c.lease_owner == row.lease_owner
-            taken = conn.execute(update(table).where(and_(table.c.run_id == self.run_id, seen)).values(
-                lease_owner=self.owner, lease_expires_at=utcnow() + timedelta(seconds=self.ttl),
-                host=self.host, pid=self.pid)).rowcount
+            taken = conn.execute(update(table).where(and_(table.c.run_id == self.run_id, seen))
+                                 .values(**self.columns())).rowcount
         if taken != 1:
             raise StateError(f"run {self.run_id} was just claimed by another runner; try again later")
+        self._hold()
+
+    def _hold(self) -> None:
+        """Fence the store's writes with this lease and start the heartbeat."""
+        self.store.fence = self.owner
         self._thread = threading.Thread(target=self._renew_loop, name="baselinr-lease", daemon=True)
         self._thread.start()
 
@@ -76,25 +90,34 @@ class Lease:
     def _renew_loop(self) -> None:
         while not self._stop.wait(self.heartbeat):
             try:
-                self._update_mine(lease_expires_at=utcnow() + timedelta(seconds=self.ttl))
+                renewed = self._update_mine(lease_expires_at=utcnow() + timedelta(seconds=self.ttl))
             except SQLAlchemyError as exc:  # a missed renewal is retried at the next beat
                 logger.warning("lease renewal for run %s failed: %s", self.run_id, str(exc).splitlines()[0])
+                continue
+            if not renewed:  # taken over after it expired: the fence stops this runner's next write
+                logger.error("lease of run %s was taken over by another runner; this runner stops at its next "
+                             "state write", self.run_id)
+                return
 
-    def _update_mine(self, **values: object) -> None:
+    def _update_mine(self, **values: object) -> bool:
+        """Update the run's lease columns if the lease is still ours; whether it was."""
         table = self.store.plan_runs
         with self.store.engine.begin() as conn:
-            conn.execute(update(table).where(and_(table.c.run_id == self.run_id, table.c.lease_owner == self.owner))
-                         .values(**values))
+            return conn.execute(update(table).where(and_(table.c.run_id == self.run_id,
+                                                         table.c.lease_owner == self.owner))
+                                .values(**values)).rowcount == 1
 
     def release(self) -> None:
         """Stop renewing and free the lease (only if still ours)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
+        self.store.fence = None
         self._update_mine(lease_owner=None, lease_expires_at=None)
 
     def __enter__(self) -> "Lease":
-        self.acquire()
+        if self._thread is None:  # not already held through hold_new()
+            self.acquire()
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -87,8 +87,9 @@ def apply_plan(plan: Plan, config: BaselinrConfig | None = None, options: RunOpt
     job.options.caps_for(plan)  # an unknown --cap warehouse is bad input: refused before anything is recorded
     run_id = new_run_id()
     with job.observed(run_id, "apply") as bus:
-        job.store.create_run(plan, dumps_plan(plan), run_id)
-        with Lease(job.store, run_id):
+        lease = Lease(job.store, run_id)
+        job.store.create_run(plan, dumps_plan(plan), run_id, lease.columns())  # born held: no resume can grab it
+        with lease.hold_new():
             return job.execute(bus, run_id, {t.id for t in plan.tasks}, set())
 
 

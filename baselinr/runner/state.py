@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import and_, desc, insert, select, update
 from sqlalchemy.engine import Connection
 
-from baselinr.errors import PlanError, StateError
+from baselinr.errors import LeaseLostError, PlanError, StateError
 from baselinr.runner.outcome import RunStatus, TaskOutcome, TaskStatus
 from baselinr.storage import Storage, write_result
 from planner.models import Plan
@@ -65,24 +65,32 @@ class TaskRow:
 
 
 class StateStore:
-    """Reads and writes run and task state in the storage database (SQLAlchemy Core)."""
+    """Reads and writes run and task state in the storage database (SQLAlchemy Core).
+
+    While a ``Lease`` holds a run, ``fence`` is its owner id and every write to that run checks,
+    in its own transaction, that the lease is still this owner's — else it rolls back and raises
+    ``LeaseLostError``. So a runner that lost its lease (paused, or cut off from the storage
+    database past the lease's expiry) can never write over the runner that took the run over.
+    """
 
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
         self.engine = storage.engine
         self.plan_runs = storage.tables.plan_runs
         self.task_runs = storage.tables.task_runs
+        self.fence: str | None = None
 
     # -- runs ---------------------------------------------------------------------------------
-    def create_run(self, plan: Plan, plan_json: str, run_id: str) -> None:
-        """Record the run and every task as pending, in one transaction."""
+    def create_run(self, plan: Plan, plan_json: str, run_id: str, lease: dict[str, Any] | None = None) -> None:
+        """Record the run (held by ``lease``'s columns when given) and every task as pending, in one transaction."""
         with self.engine.begin() as conn:
             conn.execute(insert(self.plan_runs).values(
                 run_id=run_id, plan_digest=plan.plan_digest, plan_json=plan_json, status=RunStatus.RUNNING,
-                environment=plan.environment, started_at=utcnow()))
-            conn.execute(insert(self.task_runs), [
-                {"run_id": run_id, "task_id": t.id, "task_digest": t.digest, "status": TaskStatus.PENDING,
-                 "attempts": 0} for t in plan.tasks])
+                environment=plan.environment, started_at=utcnow(), **(lease or {})))
+            if plan.tasks:
+                conn.execute(insert(self.task_runs), [
+                    {"run_id": run_id, "task_id": t.id, "task_digest": t.digest, "status": TaskStatus.PENDING,
+                     "attempts": 0} for t in plan.tasks])
 
     def run(self, run_id: str) -> RunRow:
         """The run's row; ``StateError`` naming the id when unknown."""
@@ -119,6 +127,20 @@ class StateStore:
         with self.engine.begin() as conn:
             conn.execute(update(self.plan_runs).where(self.plan_runs.c.run_id == run_id)
                          .values(status=status, finished_at=finished))
+            self._check_fence(conn, run_id)
+
+    def _check_fence(self, conn: Connection, run_id: str) -> None:
+        """Inside a write transaction, after its writes: raise ``LeaseLostError`` (rolling them back)
+        unless the run's lease is still ``fence``'s. The row lock (PostgreSQL ``FOR UPDATE``; SQLite
+        holds the database's write lock after the writes) orders this against a takeover."""
+        if self.fence is None:
+            return
+        owner = conn.execute(select(self.plan_runs.c.lease_owner).where(self.plan_runs.c.run_id == run_id)
+                             .with_for_update()).scalar()
+        if owner != self.fence:
+            raise LeaseLostError(f"run {run_id}: this runner lost its lease (not renewed in time) and "
+                                 f"{'another runner holds it now' if owner else 'the run was released'}; it stopped "
+                                 f"without writing more state: see `baselinr status {run_id}`")
 
     def _run_columns(self) -> list[Any]:
         return [c for c in self.plan_runs.c if c.name != "plan_json"]
@@ -147,10 +169,12 @@ class StateStore:
         with self.engine.begin() as conn:
             write_result(conn, self.storage.tables, run_id, environment, outcome.result)
             self._finish(conn, run_id, outcome.task_id, TaskStatus.SUCCEEDED, outcome)
+            self._check_fence(conn, run_id)
 
     def mark_failed(self, run_id: str, outcome: TaskOutcome) -> None:
         with self.engine.begin() as conn:
             self._finish(conn, run_id, outcome.task_id, TaskStatus.FAILED, outcome)
+            self._check_fence(conn, run_id)
 
     def mark_not_run(self, run_id: str, task_ids: list[str], status: TaskStatus, reasons: dict[str, str]) -> None:
         """Skipped or cancelled tasks, with why, in one transaction."""
@@ -162,6 +186,7 @@ class StateStore:
                 conn.execute(self._where(run_id, task_id).where(self.task_runs.c.status != TaskStatus.SUCCEEDED).values(
                     status=status, finished_at=now, duration_seconds=None, backend_pid=None,
                     error_type=status.value, error_message=reasons[task_id]))
+            self._check_fence(conn, run_id)
 
     def _finish(self, conn: Connection, run_id: str, task_id: str, status: TaskStatus, outcome: TaskOutcome) -> None:
         conn.execute(self._where(run_id, task_id).values(
@@ -173,6 +198,7 @@ class StateStore:
     def _update(self, run_id: str, task_id: str, **values: Any) -> None:
         with self.engine.begin() as conn:
             conn.execute(self._where(run_id, task_id).values(**values))
+            self._check_fence(conn, run_id)
 
     def _where(self, run_id: str, task_id: str) -> Any:
         return update(self.task_runs).where(and_(self.task_runs.c.run_id == run_id,
