@@ -5,6 +5,7 @@ server, results counted in the storage tables, state read back through the state
 from __future__ import annotations
 
 import json
+import sqlite3
 import os
 import runpy
 import subprocess
@@ -124,7 +125,8 @@ def test_job_profiles_every_sqlite_table_once_where_apply_puts_results(nyc_sqlit
     plan_path, config_path = write_plan(
         tmp_path, {"nyc": {"type": "sqlite", "filepath": str(nyc_sqlite)}},
         [{"pattern": "*", "source": "nyc", "exclude_patterns": ["weather"]},
-         {"table": "weather", "source": "nyc", "depends_on": ["main.airports"]}])
+         {"table": "weather", "source": "nyc", "depends_on": ["main.airports"]}],
+        hooks={"hooks": [{"type": "sql", "connection": {"type": "sqlite", "filepath": str(tmp_path / "events.db")}}]})
     result = build_definitions(plan_path, config_path).resolve_job_def(DEFAULT_JOB_NAME).execute_in_process()
 
     assert result.success
@@ -148,6 +150,10 @@ def test_job_profiles_every_sqlite_table_once_where_apply_puts_results(nyc_sqlit
     assert {r.task_id: r.status for r in store.tasks(run_id)} == {f"nyc.main.{t}": TaskStatus.SUCCEEDED for t in TABLES}
     status = status_json(config_path, run_id)
     assert status["status"] == "succeeded" and {t["status"] for t in status["tasks"]} == {"succeeded"}
+    with sqlite3.connect(tmp_path / "events.db") as raw:  # steps emit table events, stamped with the run
+        events = Counter(raw.execute("SELECT event_type, run_id FROM baselinr_events").fetchall())
+    assert events[("profiling_completed", run_id)] == len(TABLES) and events[("worker_completed", run_id)] == len(TABLES)
+    assert not {e for e, _ in events} & {"run_started", "run_finished"}  # the run's start and end are Dagster's
 
     # `baselinr apply` of the same plan stores exactly the same values
     applied = apply_plan(planner.load_plan(plan_path), load_config(config_path), reporter=SilentReporter())

@@ -66,10 +66,16 @@ class _BackendPid:
 
 
 class Runner:
-    """Executes some of a plan's tasks into an existing run (the caller holds its lease)."""
+    """Executes some of a plan's tasks into an existing run (the caller holds its lease).
+
+    ``whole_run=False`` (a Dagster step, one of many driving the run) emits no run_started /
+    run_finished and leaves the run's status to the caller.
+    """
 
     def __init__(self, store: StateStore, plan: Plan, run_id: str, engines: dict[str, Engine], retry: RetryConfig,
-                 secrets: list[str], options: RunOptions, reporter: Reporter, event_bus: EventBus) -> None:
+                 secrets: list[str], options: RunOptions, reporter: Reporter, event_bus: EventBus, *,
+                 whole_run: bool = True) -> None:
+        self.whole_run = whole_run
         self.store, self.plan, self.run_id, self.engines = store, plan, run_id, engines
         self.retry, self.secrets, self.options = retry, secrets, options
         self.reporter, self.bus = reporter, event_bus
@@ -92,7 +98,8 @@ class Runner:
         sched = Scheduler([SchedTask(t.id, t.warehouse, t.depends_on) for t in order], caps, self.max_workers, done)
         self._batches = BatchTracker(self.plan, task_ids, self.max_workers, self.bus)
         self.reporter.run_started(self.run_id, len(order), self.max_workers, caps)
-        self.bus.emit(ev.RUN_STARTED, run_id=self.run_id, tasks=len(order), max_workers=self.max_workers)
+        if self.whole_run:
+            self.bus.emit(ev.RUN_STARTED, run_id=self.run_id, tasks=len(order), max_workers=self.max_workers)
         sequential = self.max_workers == 1
         executor = TaskExecutor(self.run_id, self.engines, self.retry, self.secrets, self.bus,
                                 self._record_pid if sequential else self._queue_pid, self._stop)
@@ -225,17 +232,18 @@ class Runner:
         counts: dict[TaskStatus, int] = {}
         for row in rows.values():
             counts[row.status] = counts.get(row.status, 0) + 1
-        if self._interrupted:
-            status = RunStatus.INTERRUPTED
+        if counts.get(TaskStatus.SUCCEEDED, 0) == len(rows):  # a Ctrl-C during the last task lost nothing
+            status = RunStatus.SUCCEEDED
         else:
-            status = RunStatus.SUCCEEDED if counts.get(TaskStatus.SUCCEEDED, 0) == len(rows) else RunStatus.FAILED
-        self.store.set_run_status(self.run_id, status)
+            status = RunStatus.INTERRUPTED if self._interrupted else RunStatus.FAILED
         problems = tuple((t.id, f"{rows[t.id].status}: {rows[t.id].error_message}") for t in self.plan.tasks
                          if rows[t.id].status not in (TaskStatus.SUCCEEDED, TaskStatus.PENDING))
         summary = RunSummary(run_id=self.run_id, status=status, counts=counts, total=len(rows),
                              duration_seconds=duration, problems=problems)
-        self.bus.emit(ev.RUN_FINISHED, run_id=self.run_id, status=status.value,
-                      counts={k.value: v for k, v in counts.items()}, duration_seconds=duration)
+        if self.whole_run:
+            self.store.set_run_status(self.run_id, status)
+            self.bus.emit(ev.RUN_FINISHED, run_id=self.run_id, status=status.value,
+                          counts={k.value: v for k, v in counts.items()}, duration_seconds=duration)
         self.reporter.summary(summary)
         return summary
 

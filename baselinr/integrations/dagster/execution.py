@@ -28,6 +28,7 @@ from baselinr.runner import RunOptions, Runner, RunStatus, StateStore, TaskStatu
 from baselinr.runner.reporter import SilentReporter
 from baselinr.runner.state import TaskRow, utcnow
 from baselinr.runner.warehouses import dispose, open_engines, plan_connections, secrets_of
+from baselinr.utils.logging import RunContext
 from planner import dumps_plan
 from planner.models import Plan, TaskSpec
 
@@ -78,11 +79,12 @@ class PlanTarget:
             store.set_run_status(run_id, RunStatus.RUNNING)
             connections = plan_connections(self.plan, self.config)
             engines = open_engines(connections, max_workers)
-            bus = build_event_bus(_without_metrics_server(self.config))
+            bus = build_event_bus(_without_metrics_server(self.config),  # no run_started: the context names the run
+                                  context=RunContext(run_id=run_id, environment=self.plan.environment, command="dagster"))
             try:
                 Runner(store, self.plan, run_id, engines, self.config.retry if self.config else RetryConfig(),
                        secrets_of(connections, self.config), RunOptions(max_workers=max_workers),
-                       SilentReporter(), bus).execute(wanted, done=set())
+                       SilentReporter(), bus, whole_run=False).execute(wanted, done=set())
             finally:
                 bus.close()
                 dispose(engines)
