@@ -136,8 +136,8 @@ def test_job_profiles_every_sqlite_table_once_where_apply_puts_results(nyc_sqlit
     engine.dispose()
     metadata = materialized(result)
     assert set(metadata) == {("nyc", "main", t) for t in TABLES}
-    for table, (rows, columns) in facts.items():
-        meta = metadata[("nyc", "main", table)]
+    for name, (rows, columns) in facts.items():
+        meta = metadata[("nyc", "main", name)]
         assert (meta["row_count"], meta["column_count"], meta["baselinr_run_id"]) == (rows, columns, run_id)
         assert meta["duration_seconds"] > 0
     assert facts["flights"][0] == 336_776

@@ -15,15 +15,15 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import create_engine, text, update
 
 from baselinr.runner import open_state
 from tests.conftest import create_database
 from tests.pgserver import remove_server, start_server
 from tests.test_crash_resume import wait_for
-from tests.test_hardening_fixtures import only_run_id, plan_and_apply, run_count, stored, task_states
+from tests.test_hardening_fixtures import only_run_id, run_count, stored, task_states
 from tests.test_runner_fixtures import (
-    cli, config_data, make_config, make_slow_views, pg_exec, popen_cli, result_sets, write_config,
+    cli, config_data, make_config, make_slow_views, pg_exec, pg_url, popen_cli, result_sets, write_config,
 )
 
 VIEWS = [f"v{i}" for i in range(4)]
@@ -242,3 +242,41 @@ def test_a_paused_runner_that_lost_its_lease_never_writes_over_the_runner_that_t
     assert {r.task_id: (r.status, r.attempts, r.finished_at) for r in store.tasks(run.run_id)} == after_resume
     assert result_sets(config, run.run_id) == {f"public.{t}": 1 for t in VIEWS}
     assert store.run(run.run_id).status == "succeeded"
+
+
+def test_resume_after_kill_9_terminates_the_queries_the_dead_runner_left_on_the_server(tmp_path: Path,
+                                                                                      pg_db: dict) -> None:
+    # Views that sleep 60 s per scan while flag.slow is true: the killed runner's queries outlive it.
+    pg_exec(pg_db, "CREATE TABLE flag AS SELECT true AS slow", "CREATE TABLE base AS SELECT 1 AS id",
+            *(f"CREATE VIEW {v} AS SELECT b.* FROM base b, (SELECT pg_sleep(CASE WHEN (SELECT slow FROM flag) "
+              f"THEN 60 ELSE 0 END)) s" for v in VIEWS))
+    data = config_data(tmp_path, {"pg": pg_db}, [{"pattern": "v*"}],
+                       execution={"max_workers": 2, "warehouse_limits": {"pg": 2}})
+    cfg = write_config(tmp_path, data)
+    config = make_config(data)
+    (tmp_path / "plan.json").write_text(cli("plan", "-c", str(cfg), cwd=tmp_path).stdout)
+    proc = popen_cli("apply", "plan.json", "-c", str(cfg), cwd=tmp_path)
+    engine = create_engine(pg_url(pg_db), isolation_level="AUTOCOMMIT")
+    try:
+        store = open_state(config)
+        run = wait_for(lambda: next(iter(store.runs()), None), what="the run row")
+        app = f"baselinr:{run.run_id}"
+        busy = text("SELECT pid FROM pg_stat_activity WHERE application_name = :a AND wait_event = 'PgSleep' "
+                    "ORDER BY pid")
+        with engine.connect() as c:
+            orphans = wait_for(lambda: (lambda pids: pids if len(pids) == 2 else None)(
+                c.execute(busy, {"a": app}).scalars().all()), what="two sleeping queries")
+            proc.kill()
+            proc.wait()
+            pg_exec(pg_db, "UPDATE flag SET slow = false")
+            assert c.execute(busy, {"a": app}).scalars().all() == orphans  # still running, with no runner
+            resumed = cli("resume", "-c", str(cfg), cwd=tmp_path)
+            assert resumed.returncode == 0, resumed.stderr
+            assert (f"terminated 2 query(ies) a dead runner of this run left on the server (backend pids "
+                    f"{orphans[0]}, {orphans[1]})") in resumed.stderr
+            assert c.execute(busy, {"a": app}).scalars().all() == []
+    finally:
+        proc.kill()
+        proc.wait()
+        engine.dispose()
+    assert result_sets(config, run.run_id) == {f"public.{v}": 1 for v in VIEWS}

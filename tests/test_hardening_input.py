@@ -12,7 +12,6 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-import yaml
 from click.testing import CliRunner
 
 import planner

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from sqlalchemy import and_, func, select, table, column
 from sqlalchemy.engine import Engine
@@ -15,6 +16,8 @@ from planner.models import Plan
 
 logger = logging.getLogger("baselinr.runner")
 
+# The executor's message: "stale plan: <task> changed since the plan (<what>); re-run baselinr plan".
+_STALE_RE = re.compile(r" changed since the plan \((.*)\); re-run baselinr plan$")
 _pg_stat_activity = table("pg_stat_activity", column("pid"), column("application_name"), column("state"))
 
 
@@ -36,32 +39,30 @@ def reason_for(row: TaskRow) -> str:
         return "interrupted"
     if row.status == TaskStatus.PENDING:
         return "never started"
-    if row.status == TaskStatus.FAILED and row.error_type == "StalePlanError":
-        return "stale: " + (row.error_message or "").split("(", 1)[-1].split(")", 1)[0]
+    stale = _STALE_RE.search(row.error_message or "") if row.error_type == "StalePlanError" else None
+    if row.status == TaskStatus.FAILED and stale:
+        return f"stale: {stale.group(1)}"
     return f"{row.status}: {row.error_message}"
 
 
-def cancel_orphans(run_id: str, plan: Plan, rows: list[TaskRow], engines: dict[str, Engine]) -> list[int]:
-    """Terminate the PostgreSQL backends of tasks left running by a dead runner; returns their pids.
+def cancel_orphans(run_id: str, engines: dict[str, Engine]) -> list[int]:
+    """Terminate the PostgreSQL backends a dead runner of this run left on the server; their pids.
 
-    Only a backend with this run's ``application_name`` is touched, so a pid since reused by
-    another session is left alone.
+    Called by ``resume`` under the run's lease, so no live runner uses the run: every backend whose
+    ``application_name`` is this run's is an orphan, whether or not its pid reached the state
+    table before the crash. Other sessions (another name) are never touched.
     """
     killed: list[int] = []
-    for row in rows:
-        if row.status != TaskStatus.RUNNING or row.backend_pid is None:
+    for name, engine in sorted(engines.items()):
+        if engine.dialect.name != "postgresql":
             continue
-        engine = engines.get(plan.task(row.task_id).warehouse)
-        if engine is None or engine.dialect.name != "postgresql":
-            continue
-        query = select(func.pg_terminate_backend(_pg_stat_activity.c.pid)).where(and_(
-            _pg_stat_activity.c.pid == row.backend_pid,
-            _pg_stat_activity.c.application_name == application_name(run_id)))
+        query = select(_pg_stat_activity.c.pid, func.pg_terminate_backend(_pg_stat_activity.c.pid)).where(and_(
+            _pg_stat_activity.c.application_name == application_name(run_id),
+            _pg_stat_activity.c.pid != func.pg_backend_pid()))
         try:
             with engine.begin() as conn:
-                if conn.execute(query).scalar():
-                    killed.append(row.backend_pid)
-        except SQLAlchemyError as exc:  # best effort: the orphan ends when its query does
-            logger.warning("could not cancel backend %s of %s: %s", row.backend_pid, row.task_id,
+                killed += [pid for pid, terminated in conn.execute(query) if terminated]
+        except SQLAlchemyError as exc:  # best effort: an orphan ends when its query does
+            logger.warning("could not cancel the queries left on %s by run %s: %s", name, run_id,
                            str(exc).splitlines()[0])
     return killed

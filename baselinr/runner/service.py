@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import Iterator
 
 from baselinr.config import BaselinrConfig
 from baselinr.config.models import ConnectionConfig, StorageConfig
@@ -20,7 +20,7 @@ from baselinr.runner.outcome import RunStatus, TaskStatus
 from baselinr.runner.reporter import Reporter
 from baselinr.runner.resume import cancel_orphans, resume_reasons
 from baselinr.runner.runner import RunOptions, Runner
-from baselinr.runner.state import StateStore, TaskRow, new_run_id
+from baselinr.runner.state import StateStore, new_run_id
 from baselinr.runner.summary import RunSummary
 from baselinr.runner.warehouses import dispose, open_engines, plan_connections, secrets_of
 from baselinr.storage import open_storage, storage_errors
@@ -61,12 +61,16 @@ class _Job:
             bus.close()
 
     def execute(self, bus: EventBus, run_id: str, task_ids: set[str], done: set[str],
-                orphans: Sequence[TaskRow] = ()) -> RunSummary:
+                resuming: bool = False) -> RunSummary:
         max_workers = self.options.max_workers or self.plan.execution.max_workers
         config = self.config or BaselinrConfig()
         engines = open_engines(self.connections, max_workers)
         try:
-            cancel_orphans(run_id, self.plan, list(orphans), engines)
+            if resuming:
+                killed = cancel_orphans(run_id, engines)
+                if killed:
+                    self.reporter.note(f"terminated {len(killed)} query(ies) a dead runner of this run left on the "
+                                       f"server (backend pids {', '.join(map(str, killed))})")
             runner = Runner(self.store, self.plan, run_id, engines, config.retry,
                             secrets_of(self.connections, self.config), self.options, self.reporter, bus)
             return runner.execute(task_ids, done)
@@ -121,4 +125,4 @@ def resume_run(run_id: str | None = None, config: BaselinrConfig | None = None, 
         with job.observed(row.run_id, "resume") as bus:
             store.set_run_status(row.run_id, RunStatus.RUNNING)
             done = {r.task_id for r in rows if r.status == TaskStatus.SUCCEEDED}
-            return job.execute(bus, row.run_id, set(reasons), done, orphans=rows)
+            return job.execute(bus, row.run_id, set(reasons), done, resuming=True)
