@@ -45,3 +45,13 @@ def test_no_progress_when_not_a_terminal_but_summary_always():
         "  pg.public.b: skipped: upstream pg.public.a failed\n"
         "run `baselinr resume r1` to re-run what did not succeed\n")
     assert summary.exit_code == 1
+
+
+def test_ctrl_c_after_the_last_task_started_exits_130_with_nothing_to_resume():
+    out = io.StringIO()
+    summary = RunSummary(run_id="r1", status=RunStatus.SUCCEEDED, duration_seconds=2.0, total=2,
+                         counts={TaskStatus.SUCCEEDED: 2}, interrupted=True)
+    Reporter(out).summary(summary)
+    assert out.getvalue().splitlines()[-1] == "interrupted, but every task had already finished: nothing to resume"
+    assert "baselinr resume" not in out.getvalue()
+    assert summary.exit_code == 130

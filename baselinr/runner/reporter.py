@@ -8,7 +8,7 @@ import time
 from collections import Counter, defaultdict
 from typing import TextIO
 
-from baselinr.runner.outcome import TaskStatus
+from baselinr.runner.outcome import RunStatus, TaskStatus
 from baselinr.runner.summary import RunSummary
 from baselinr.utils.logging import json_logs_enabled
 
@@ -90,8 +90,10 @@ class Reporter:
             self._line(f"  {task_id}: {message}")
         if len(summary.problems) > MAX_PROBLEMS_SHOWN:
             self._line(f"  ... and {len(summary.problems) - MAX_PROBLEMS_SHOWN} more: see `baselinr status {summary.run_id}`")
-        if summary.exit_code != 0:
+        if summary.status != RunStatus.SUCCEEDED:
             self._line(f"run `baselinr resume {summary.run_id}` to re-run what did not succeed")
+        elif summary.interrupted:
+            self._line("interrupted, but every task had already finished: nothing to resume")
 
 
 class SilentReporter(Reporter):

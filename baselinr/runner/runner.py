@@ -239,7 +239,7 @@ class Runner:
         problems = tuple((t.id, f"{rows[t.id].status}: {rows[t.id].error_message}") for t in self.plan.tasks
                          if rows[t.id].status not in (TaskStatus.SUCCEEDED, TaskStatus.PENDING))
         summary = RunSummary(run_id=self.run_id, status=status, counts=counts, total=len(rows),
-                             duration_seconds=duration, problems=problems)
+                             duration_seconds=duration, problems=problems, interrupted=self._interrupted)
         if self.whole_run:
             self.store.set_run_status(self.run_id, status)
             self.bus.emit(ev.RUN_FINISHED, run_id=self.run_id, status=status.value,

@@ -20,9 +20,10 @@ class RunSummary(BaseModel):
     total: int
     duration_seconds: float
     problems: tuple[tuple[str, str], ...] = ()
+    interrupted: bool = False  # Ctrl-C: exit 130 even when the tasks that were running all finished
 
     @property
     def exit_code(self) -> int:
-        if self.status == RunStatus.INTERRUPTED:
+        if self.interrupted:
             return EXIT_INTERRUPTED
         return EXIT_OK if self.status == RunStatus.SUCCEEDED else EXIT_TASKS_FAILED
