@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterator
 from sqlalchemy import Column, DateTime, Float, Integer, MetaData, String, Table, insert
 from sqlalchemy.engine import Engine
 
-from baselinr.errors import BaselinrError
+from baselinr.errors import BaselinrError, PlanError
 
 I, F, S, T = Integer, Float, String, DateTime(timezone=True)
 SCHEMAS: dict[str, dict[str, Any]] = {
@@ -147,7 +147,8 @@ def run_quickstart(rebuild: bool = False, note: Callable[[str], None] = print) -
     plan_path.write_text(dumps_plan(plan), encoding="utf-8")
     note(f"plan: {len(plan.tasks)} tables -> {plan_path}")
     summary = apply_plan(plan, config)
-    assert summary is not None, "the quickstart plan holds its five tables"
+    if summary is None:
+        raise PlanError(f"quickstart: no table to profile in {config.source.filepath}; run `baselinr quickstart --rebuild`")
     store = open_state(config)
     with store.storage.engine.connect() as conn:
         results = read_run_results(conn, store.storage.tables, summary.run_id)

@@ -165,7 +165,8 @@ class StateStore:
 
     def mark_succeeded(self, run_id: str, outcome: TaskOutcome, environment: str) -> None:
         """Write the results and the "succeeded" mark in ONE transaction."""
-        assert outcome.result is not None, "a succeeded outcome carries its result"
+        if outcome.result is None:
+            raise ValueError(f"task {outcome.task_id} succeeded without a result")
         with self.engine.begin() as conn:
             write_result(conn, self.storage.tables, run_id, environment, outcome.result)
             self._finish(conn, run_id, outcome.task_id, TaskStatus.SUCCEEDED, outcome)

@@ -44,11 +44,13 @@ class WorkerPool:
     def submit(self, task: Callable[..., Any], *args: Any, **kwargs: Any) -> Future[Any]:
         """Schedule ``task(*args, **kwargs)``; blocks while the pool is full."""
         self._slots.acquire()
+        submitted = False
         try:
             future = self._executor.submit(task, *args, **kwargs)
-        except BaseException:
-            self._slots.release()
-            raise
+            submitted = True
+        finally:
+            if not submitted:  # e.g. submit after shutdown: give the slot back
+                self._slots.release()
         with self._lock:
             self._pending.add(future)
         future.add_done_callback(self._done)
