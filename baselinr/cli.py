@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import sys
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -25,6 +26,16 @@ if TYPE_CHECKING:
     from baselinr.runner import RunSummary
 
 
+def _say(message: str, level: int = logging.ERROR) -> None:
+    """One line on stderr; under ``--log-format json`` a JSON log record, so stderr stays parseable."""
+    from baselinr.utils.logging import json_logs_enabled
+
+    if json_logs_enabled():
+        logging.getLogger("baselinr.cli").log(level, "%s", message)
+    else:
+        click.echo(message, err=True)
+
+
 def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     """Turn a ``BaselinrError`` into one line on stderr and its exit code (never a traceback)."""
 
@@ -33,12 +44,7 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return func(*args, **kwargs)
         except BaselinrError as exc:
-            from baselinr.utils.logging import json_logs_enabled
-
-            if json_logs_enabled():  # --log-format json: stderr stays one JSON object per line
-                logging.getLogger("baselinr.cli").error("error: %s", exc)
-            else:
-                click.echo(f"error: {exc}", err=True)
+            _say(f"error: {exc}")
             sys.exit(exc.exit_code)
 
     return wrapper
@@ -99,7 +105,7 @@ class _Group(click.Group):
             exc.show()
             sys.exit(exc.exit_code)
         except click.Abort:
-            click.echo("aborted", err=True)
+            _say("aborted", logging.WARNING)
             sys.exit(130)
         sys.exit(code if isinstance(code, int) else 0)
 
@@ -206,9 +212,12 @@ def _finish_run(run: Callable[[], "RunSummary | None"]) -> None:
     """Run, then exit with the run's code: 0 all succeeded, 1 some did not (resumable), 130 Ctrl-C."""
     try:
         summary = run()
-    except KeyboardInterrupt:
-        click.echo("interrupted; state recorded: run `baselinr resume` to continue", err=True)
-        sys.exit(130)
+    except KeyboardInterrupt:  # a second Ctrl-C: abort without waiting for the running queries
+        _say("aborted; finished tasks are recorded, running ones will show as interrupted: "
+             "run `baselinr resume` to continue", logging.WARNING)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)  # worker threads still inside a query would otherwise hold the exit until it ends
     sys.exit(summary.exit_code if summary is not None else 0)
 
 

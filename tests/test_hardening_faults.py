@@ -6,6 +6,7 @@ happened and `baselinr resume` must finish the run with one result set per table
 
 from __future__ import annotations
 
+import json
 import signal
 import sqlite3
 import subprocess
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-from sqlalchemy import create_engine, text, update
+from sqlalchemy import create_engine, update
 
 from baselinr.runner import open_state
 from tests.conftest import create_database
@@ -23,7 +24,8 @@ from tests.pgserver import remove_server, start_server
 from tests.test_crash_resume import wait_for
 from tests.test_hardening_fixtures import only_run_id, run_count, stored, task_states
 from tests.test_runner_fixtures import (
-    cli, config_data, make_config, make_slow_views, pg_exec, pg_url, popen_cli, result_sets, write_config,
+    cli, config_data, make_config, make_held_views, make_slow_views, pg_exec, pg_url, popen_cli, release_held_views,
+    result_sets, sleeping_backends, write_config,
 )
 
 VIEWS = [f"v{i}" for i in range(4)]
@@ -244,37 +246,71 @@ def test_a_paused_runner_that_lost_its_lease_never_writes_over_the_runner_that_t
     assert store.run(run.run_id).status == "succeeded"
 
 
-def test_resume_after_kill_9_terminates_the_queries_the_dead_runner_left_on_the_server(tmp_path: Path,
-                                                                                      pg_db: dict) -> None:
-    # Views that sleep 60 s per scan while flag.slow is true: the killed runner's queries outlive it.
-    pg_exec(pg_db, "CREATE TABLE flag AS SELECT true AS slow", "CREATE TABLE base AS SELECT 1 AS id",
-            *(f"CREATE VIEW {v} AS SELECT b.* FROM base b, (SELECT pg_sleep(CASE WHEN (SELECT slow FROM flag) "
-              f"THEN 60 ELSE 0 END)) s" for v in VIEWS))
+def start_held_run(tmp_path: Path, pg_db: dict, *flags: str):
+    """A real apply on two workers over held views, once both of its queries are sleeping:
+    (process, config path, config, run row, the two sleeping backend pids, an autocommit engine)."""
+    make_held_views(pg_db, VIEWS)
     data = config_data(tmp_path, {"pg": pg_db}, [{"pattern": "v*"}],
                        execution={"max_workers": 2, "warehouse_limits": {"pg": 2}})
     cfg = write_config(tmp_path, data)
     config = make_config(data)
     (tmp_path / "plan.json").write_text(cli("plan", "-c", str(cfg), cwd=tmp_path).stdout)
-    proc = popen_cli("apply", "plan.json", "-c", str(cfg), cwd=tmp_path)
+    proc = popen_cli("apply", "plan.json", "-c", str(cfg), *flags, cwd=tmp_path)
     engine = create_engine(pg_url(pg_db), isolation_level="AUTOCOMMIT")
+    store = open_state(config)
+    run = wait_for(lambda: next(iter(store.runs()), None), what="the run row")
+    with engine.connect() as c:
+        sleeping = wait_for(lambda: (lambda pids: pids if len(pids) == 2 else None)(sleeping_backends(c, run.run_id)),
+                            what="two sleeping queries")
+    return proc, cfg, config, run, sleeping, engine
+
+
+def test_resume_after_kill_9_terminates_the_queries_the_dead_runner_left_on_the_server(tmp_path: Path,
+                                                                                      pg_db: dict) -> None:
+    proc, cfg, config, run, orphans, engine = start_held_run(tmp_path, pg_db)
     try:
-        store = open_state(config)
-        run = wait_for(lambda: next(iter(store.runs()), None), what="the run row")
-        app = f"baselinr:{run.run_id}"
-        busy = text("SELECT pid FROM pg_stat_activity WHERE application_name = :a AND wait_event = 'PgSleep' "
-                    "ORDER BY pid")
+        proc.kill()
+        proc.wait()
+        release_held_views(pg_db)
         with engine.connect() as c:
-            orphans = wait_for(lambda: (lambda pids: pids if len(pids) == 2 else None)(
-                c.execute(busy, {"a": app}).scalars().all()), what="two sleeping queries")
-            proc.kill()
-            proc.wait()
-            pg_exec(pg_db, "UPDATE flag SET slow = false")
-            assert c.execute(busy, {"a": app}).scalars().all() == orphans  # still running, with no runner
+            assert sleeping_backends(c, run.run_id) == orphans  # still running, with no runner
             resumed = cli("resume", "-c", str(cfg), cwd=tmp_path)
             assert resumed.returncode == 0, resumed.stderr
             assert (f"terminated 2 query(ies) a dead runner of this run left on the server (backend pids "
                     f"{orphans[0]}, {orphans[1]})") in resumed.stderr
-            assert c.execute(busy, {"a": app}).scalars().all() == []
+            assert sleeping_backends(c, run.run_id) == []
+    finally:
+        proc.kill()
+        proc.wait()
+        engine.dispose()
+    assert result_sets(config, run.run_id) == {f"public.{v}": 1 for v in VIEWS}
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_a_second_ctrl_c_aborts_without_waiting_for_running_queries_and_resume_finishes(tmp_path: Path, pg_db: dict,
+                                                                                        log_format: str) -> None:
+    proc, cfg, config, run, sleeping, engine = start_held_run(tmp_path, pg_db, "--log-format", log_format)
+    try:
+        proc.send_signal(signal.SIGINT)  # first: start nothing more, let the two sleeping tasks finish
+        store = open_state(config)
+        wait_for(lambda: {r.status for r in store.tasks(run.run_id)} == {"running", "cancelled"},
+                 what="the unstarted tasks cancelled")
+        proc.send_signal(signal.SIGINT)  # second: abort now
+        _, stderr = proc.communicate(timeout=30)  # the sleeping queries have ~60 s to go
+        assert proc.returncode == 130, stderr
+        last = stderr.strip().splitlines()[-1]
+        if log_format == "json":  # stderr stays one JSON object per line, the abort included
+            last = [json.loads(line) for line in stderr.strip().splitlines()][-1]["message"]
+        assert last.startswith("aborted; finished tasks are recorded")
+        assert "Traceback" not in stderr
+        with engine.connect() as c:
+            assert sleeping_backends(c, run.run_id) == sleeping  # it did not wait for them
+        assert store.run(run.run_id).status == "interrupted"
+        assert sorted(r.status for r in store.tasks(run.run_id)) == ["cancelled", "cancelled", "running", "running"]
+        release_held_views(pg_db)
+        resumed = cli("resume", "-c", str(cfg), cwd=tmp_path)
+        assert resumed.returncode == 0, resumed.stderr
+        assert "terminated 2 query(ies)" in resumed.stderr
     finally:
         proc.kill()
         proc.wait()

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 import planner
 from baselinr.config import BaselinrConfig, parse_config
@@ -132,6 +132,25 @@ def make_slow_views(conn: dict, names: list[str], sleep: float, rows: int = 20, 
                   f"FROM generate_series(1, {int(rows)}) g",
             *(f"CREATE VIEW {name} AS SELECT b.* FROM base b, (SELECT pg_sleep({float(sleep + i * stagger)})) s"
               for i, name in enumerate(names)))
+
+
+def make_held_views(conn: dict, names: list[str]) -> None:
+    """Views whose every scan sleeps 60 s while ``flag.slow`` is true: their queries outlive a killed
+    runner. ``release_held_views`` makes later scans instant (a scan already sleeping keeps sleeping)."""
+    pg_exec(conn, "CREATE TABLE flag AS SELECT true AS slow", "CREATE TABLE base AS SELECT 1 AS id",
+            *(f"CREATE VIEW {v} AS SELECT b.* FROM base b, (SELECT pg_sleep(CASE WHEN (SELECT slow FROM flag) "
+              f"THEN 60 ELSE 0 END)) s" for v in names))
+
+
+def release_held_views(conn: dict) -> None:
+    pg_exec(conn, "UPDATE flag SET slow = false")
+
+
+def sleeping_backends(conn: Connection, run_id: str) -> list[int]:
+    """Backend pids of the run's queries now inside ``pg_sleep`` (``query`` shows the select on the
+    view, not its body, so the wait event is what tells)."""
+    return conn.execute(text("SELECT pid FROM pg_stat_activity WHERE application_name = :a "
+                             "AND wait_event = 'PgSleep' ORDER BY pid"), {"a": f"baselinr:{run_id}"}).scalars().all()
 
 
 def cli(*args: str, cwd: Path, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:

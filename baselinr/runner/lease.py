@@ -113,7 +113,10 @@ class Lease:
         if self._thread is not None:
             self._thread.join()
         self.store.fence = None
-        self._update_mine(lease_owner=None, lease_expires_at=None)
+        try:
+            self._update_mine(lease_owner=None, lease_expires_at=None)
+        except SQLAlchemyError as exc:  # storage gone: the lease expires (or its dead pid frees it) by itself
+            logger.warning("could not release the lease of run %s: %s", self.run_id, str(exc).splitlines()[0])
 
     def __enter__(self) -> "Lease":
         if self._thread is None:  # not already held through hold_new()

@@ -8,6 +8,7 @@ records each transition durably before relying on it, skips dependents of failur
 from __future__ import annotations
 
 import contextlib
+import logging
 import queue
 import signal
 import threading
@@ -21,7 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from baselinr.config.models import RetryConfig
-from baselinr.errors import ConfigError
+from baselinr.errors import BaselinrError, ConfigError
 from baselinr.events import bus as ev
 from baselinr.events.bus import EventBus
 from baselinr.runner.batches import BatchTracker
@@ -35,6 +36,7 @@ from baselinr.utils.worker_pool import WorkerPool
 from planner.models import Plan, TaskSpec
 
 POLL_SECONDS = 0.5
+logger = logging.getLogger("baselinr.runner")
 
 
 class RunOptions(BaseModel):
@@ -104,15 +106,20 @@ class Runner:
         executor = TaskExecutor(self.run_id, self.engines, self.retry, self.secrets, self.bus,
                                 self._record_pid if sequential else self._queue_pid, self._stop)
         pool = None if sequential else WorkerPool(self.max_workers, self.plan.execution.queue_size)
+        aborted = False
         with _sigint_sets_flag(self._on_sigint):
             try:
                 while not sched.finished:
                     self._dispatch(sched, executor, pool)
                     if pool is not None and not sched.finished:
                         self._receive(sched)
+            except KeyboardInterrupt:
+                aborted = True
+                self._record_abort()
+                raise
             finally:
                 if pool is not None:
-                    pool.shutdown(wait=True)
+                    pool.shutdown(wait=not aborted)
         return self._summarize(time.monotonic() - started)
 
     def _on_sigint(self) -> None:
@@ -121,6 +128,15 @@ class Runner:
             raise KeyboardInterrupt
         self._interrupted = True
         self._stop.set()
+
+    def _record_abort(self) -> None:
+        """Second Ctrl-C: mark the run interrupted (best effort); tasks left "running" resume as interrupted."""
+        if not self.whole_run:
+            return
+        try:
+            self.store.set_run_status(self.run_id, RunStatus.INTERRUPTED)
+        except (SQLAlchemyError, BaselinrError) as exc:
+            logger.warning("could not record run %s as interrupted: %s", self.run_id, str(exc).splitlines()[0])
 
     # -- dispatch ----------------------------------------------------------------------------
     def _dispatch(self, sched: Scheduler, executor: TaskExecutor, pool: WorkerPool | None) -> None:
