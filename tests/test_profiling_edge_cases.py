@@ -186,6 +186,30 @@ def test_timestamps_with_time_zones_and_dates(engine: Engine) -> None:
     assert_json_safe(result)
 
 
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
+def test_sqlite_timestamp_text_with_offsets_compares_as_instants(engine: Engine) -> None:
+    # SQLite keeps timestamps as text; written here as other applications write them.
+    stamps = ["2024-01-01 01:30+02:00",             # 2023-12-31 23:30 UTC: the earliest instant
+              "2023-12-31 23:45:00Z",               # 23:45 UTC: the earliest text
+              "2023-12-31T20:00:00.123456-05:00",   # 2024-01-01 01:00:00.123456 UTC: the latest instant
+              "2024-01-01 00:15:00.500000",         # no offset: UTC
+              "2023-12-31 23:30:00+00:00"]          # the first instant again, spelled differently
+    days = ["2024-01-01", "2023-12-31", "2023-12-30", None, "2024-01-01"]
+    create(engine, "stamps", [Column("ts", DateTime(timezone=True)), Column("d", Date)], [])
+    raw = Table("stamps", MetaData(), Column("ts", String), Column("d", String))
+    with engine.begin() as conn:
+        conn.execute(insert(raw), [{"ts": s, "d": d} for s, d in zip(stamps, days)])
+    result, _ = profile(engine, "stamps")
+    ts, d = column(result, "ts"), column(result, "d")
+    assert ts["min"] == datetime(2023, 12, 31, 23, 30, tzinfo=timezone.utc)
+    assert ts["max"] == datetime(2024, 1, 1, 1, 0, 0, 123456, tzinfo=timezone.utc)
+    assert ts["distinct_count"] == 4  # distinct instants, not distinct spellings
+    assert (d["min"], d["max"]) == (date(2023, 12, 30), date(2024, 1, 1))
+    assert type(d["min"]) is date  # dates stay dates
+    assert not any(c.errors for c in result.columns)
+    assert_json_safe(result)
+
+
 def test_unicode_string_lengths_count_characters(engine: Engine) -> None:
     values = ["héllo", "日本語", "😀😀", "", None, "plain"]
     create(engine, "words", [Column("w", String(20))], [{"w": v} for v in values])

@@ -9,7 +9,8 @@ decided by the column's category (SQLAlchemy type classes, see ``connectors.cata
 - columns that can hold NaN/±Infinity (floats; PostgreSQL numeric): nan_count, inf_count, and
   those values are kept out of every other statistic (distinct, unique_ratio, min...);
 - string: min, max, min_length, max_length, avg_length (lengths in characters, of the text form);
-- temporal: min, max; boolean: mean (the ratio of true values).
+- temporal: min, max (of instants: SQLite timestamp text is compared in UTC); boolean: mean
+  (the ratio of true values).
 
 unique_ratio is distinct values / non-null (for floats: finite) values.
 """
@@ -54,7 +55,7 @@ class ColumnPlan:
     info: ColumnInfo
     metrics: tuple[str, ...]
     items: tuple[Item, ...]
-    value: ColumnElement  # the column with NaN/±Infinity turned into NULL
+    value: ColumnElement  # the column as compared: NaN/±Infinity turned into NULL, SQLite timestamps UTC
     special: bool  # the column can hold NaN/±Infinity
 
     @property
@@ -98,7 +99,7 @@ def plan_column(flavor: Flavor, index: int, info: ColumnInfo, col: ColumnElement
         applicable.discard("histogram")
     chosen = tuple(m for m in metrics if m in applicable)
     special = bool(nan or inf)
-    value = case((not_(col.in_(nan + inf)), col)) if special else col
+    value = case((not_(col.in_(nan + inf)), col)) if special else flavor.comparable(info, col)
     # Built only when wanted: a 1,600-column table would otherwise build ~20,000 unused expressions.
     build: dict[str, Callable[[], ColumnElement]] = {
         "nonnull": lambda: func.count(col),

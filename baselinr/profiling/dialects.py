@@ -12,16 +12,20 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import Float, Integer, Numeric, Text, cast, column, func, literal, table
+from sqlalchemy import Float, Integer, Numeric, Text, case, cast, column, func, literal, table
+from sqlalchemy.dialects.sqlite.base import SQLiteDialect
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql import sqltypes
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.expression import TableClause
 
+from baselinr.connectors.catalog import ColumnInfo
 from baselinr.profiling import sqlite_functions
 
 Recovery = Literal["none", "savepoint", "rollback"]
 # Databases whose FLOAT cannot hold NaN/±Infinity at all (MySQL refuses them on insert).
 _NO_SPECIAL_FLOATS = frozenset({"mysql", "mariadb"})
+_SQLITE = SQLiteDialect()
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,18 @@ class Flavor:
             return getattr(func, sqlite_functions.STDDEV_SAMP)(value)
         return func.stddev_samp(value)
 
+    def comparable(self, info: ColumnInfo, value: ColumnElement) -> ColumnElement:
+        """The column as its values compare (order, equality): SQLite timestamps as UTC text.
+
+        SQLite keeps DATETIME/TIMESTAMP values as text that may carry UTC offsets; each becomes
+        ``baselinr_utc(x)`` unless already in that form (checked natively, far cheaper than the
+        Python call). Dates and times of day are left as they are: as text they already sort.
+        """
+        if self.name == "sqlite" and info.category == "temporal" and _sqlite_datetime(info.type):
+            utc = getattr(func, sqlite_functions.UTC_TEXT)(value)
+            return case((value.op("GLOB")(literal(sqlite_functions.UTC_TEXT_GLOB)), value), else_=utc)
+        return value
+
     def as_text(self, value: ColumnElement) -> ColumnElement:
         """The value as text: lengths of enums, DISTINCT of types without equality (json, xml, point)."""
         return value if self.name == "sqlite" else cast(value, Text)
@@ -93,3 +109,8 @@ class Flavor:
         if category == "decimal" and self.name == "postgresql" and self.server_version[:1] >= (14,):
             return [cast(literal("Infinity"), Numeric), cast(literal("-Infinity"), Numeric)]
         return []
+
+
+def _sqlite_datetime(type_name: str) -> bool:
+    """Whether SQLAlchemy's SQLite reflection reads a declared type as a DateTime (not a Date or Time)."""
+    return isinstance(_SQLITE._resolve_type_affinity(type_name), sqltypes.DateTime)
