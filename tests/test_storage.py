@@ -6,11 +6,11 @@ from datetime import datetime, timezone
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from baselinr.config import ConnectionConfig, StorageConfig
 from baselinr.profiling.result import ColumnProfile, ProfilingResult
-from baselinr.storage import decode_metric, encode_metric, open_storage, write_result
+from baselinr.storage import decode_metric, encode_metric, open_storage, read_run_results, write_result
 
 AT = datetime(2024, 5, 1, 12, 30, tzinfo=timezone.utc)
 
@@ -54,6 +54,23 @@ def test_rewriting_a_table_in_a_run_replaces_it(storage):
     assert decode_metric(rows["mean"]) == Decimal("2.25")
     assert decode_metric(rows["min"]) == Decimal("-12345678901234567890.0000000001")
     assert decode_metric(rows["histogram"]) == {"counts": [11], "edges": [0, Decimal("1.5")]}
+
+
+def test_row_counts_and_ids_past_two_to_the_31_are_kept(storage):
+    t, big = storage.tables, 2**31 + 7
+    seed = {"id": big, "run_id": "seed", "warehouse_name": "wh", "dataset_name": "x", "schema_name": "main",
+            "column_name": "c", "column_type": "INTEGER", "metric_name": "count", "profiled_at": AT}
+    with storage.engine.begin() as conn:
+        conn.execute(insert(t.results).values(seed))
+        if storage.engine.dialect.name == "postgresql":  # SQLite numbers new rows from the largest id
+            conn.execute(select(func.setval(func.pg_get_serial_sequence(t.results.name, "id"), big)))
+        write_result(conn, t, "run1", "test", result(3 * 2**31, Decimal("1")))
+    with storage.engine.connect() as conn:
+        stored = read_run_results(conn, t, "run1")
+        ids = conn.execute(select(t.results.c.id).where(t.results.c.run_id == "run1")).scalars().all()
+    assert stored[("wh", "main", "orders")]["row_count"] == 6442450944
+    assert stored[("wh", "main", "orders")]["columns"]["amount"]["count"] == 6442450944
+    assert sorted(ids) == [big + 1, big + 2, big + 3, big + 4, big + 5, big + 6]
 
 
 def test_a_failed_transaction_leaves_nothing(storage):

@@ -9,10 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import (
-    Column, DateTime, Float, Index, Integer, MetaData, PrimaryKeyConstraint, String, Table, Text,
+    BigInteger, Column, DateTime, Float, Index, Integer, MetaData, PrimaryKeyConstraint, String, Table, Text,
 )
 
 NAME = String(512)
+# Counts and surrogate ids outgrow 2^31 (PostgreSQL integer). SQLite's INTEGER is already 64-bit, and
+# only "INTEGER PRIMARY KEY" autoincrements there (BIGINT would leave the id NULL).
+BIG = BigInteger().with_variant(Integer, "sqlite")
 
 
 @dataclass(frozen=True)
@@ -29,7 +32,7 @@ def build_tables(results_table: str = "baselinr_results", runs_table: str = "bas
     md = MetaData()
     results = Table(
         results_table, md,
-        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("id", BIG, primary_key=True, autoincrement=True),
         Column("run_id", String(64), nullable=False),
         Column("warehouse_name", NAME, nullable=False),
         Column("dataset_name", NAME, nullable=False),
@@ -50,7 +53,7 @@ def build_tables(results_table: str = "baselinr_results", runs_table: str = "bas
         Column("profiled_at", DateTime(timezone=True), nullable=False),
         Column("environment", String(128), nullable=False),
         Column("status", String(32), nullable=False),
-        Column("row_count", Integer, nullable=True),
+        Column("row_count", BIG, nullable=True),
         Column("column_count", Integer, nullable=True),
         Column("duration_seconds", Float, nullable=True),
         PrimaryKeyConstraint("run_id", "warehouse_name", "schema_name", "dataset_name"),
