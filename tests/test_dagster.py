@@ -209,11 +209,11 @@ def test_pools_and_limits_match_the_plans_warehouses_and_caps(nyc_sqlite: Path, 
         tmp_path, {"nyc": {"type": "sqlite", "filepath": str(nyc_sqlite)}, "pg": pg_db},
         [{"table": "airlines", "source": "nyc"}, {"table": "planes", "source": "nyc"},
          {"table": "numbers", "source": "pg", "depends_on": ["nyc.main.airlines"]}],
-        execution={"max_workers": 4, "warehouse_limits": {"pg": 3}})
+        execution={"warehouse_limits": {"pg": 3}})  # max_workers 1 (per asset) must not shrink the pools
     defs = build_definitions(plan_path, config_path)
     assets = {tuple(a.key.path): a for a in defs.assets}
 
-    # caps by the rules: explicit warehouse_limits entry for pg; SQLite defaults to 1
+    # limits by the rules: explicit warehouse_limits entry for pg; SQLite defaults to 1
     expected = {"baselinr_nyc": 1, "baselinr_pg": 3}
     assert pool_limits(planner.load_plan(plan_path)) == expected
     assert {k: a.op.pool for k, a in assets.items()} == {

@@ -20,7 +20,7 @@ from baselinr.runner import RunStatus, StateStore, TaskOutcome, TaskStatus
 from baselinr.runner.lease import Lease
 from baselinr.runner.state import utcnow
 from baselinr.storage import open_storage
-from tests.test_runner_fixtures import compile_plan, config_data, make_config, write_config
+from tests.test_runner_fixtures import cli, compile_plan, config_data, make_config, write_config
 
 
 @pytest.fixture
@@ -66,6 +66,25 @@ def test_a_run_held_by_a_baselinr_runner_is_refused(setup) -> None:
                                              r"wait for it to finish$"):
             PlanTarget(plan, load_config(config_path)).run_tasks("held", ["wh.main.a"])
     assert {r.status for r in store.tasks("held")} == {TaskStatus.PENDING}
+
+
+def test_resume_refuses_a_dagster_run_with_a_task_running_and_resumes_it_once_none_is(setup) -> None:
+    plan, config_path = setup
+    store = store_for(config_path)
+    ensure_run(store, plan, "dg")
+    store.mark_running("dg", "wh.main.a")  # a Dagster step is profiling it now
+    refused = cli("resume", "dg", "-c", str(config_path), cwd=config_path.parent)
+    assert refused.returncode == 2
+    assert refused.stderr == ("error: run dg is driven by an orchestrator (Dagster) and 1 task(s) are running in it "
+                              "(e.g. wh.main.a); re-execute it from the orchestrator instead\n")
+    assert {r.task_id: r.status for r in store.tasks("dg")} == {"wh.main.a": "running", "wh.main.b": "pending"}
+    assert store.run("dg").lease_owner is None  # the refused resume left no claim behind
+    now = utcnow()
+    store.mark_failed("dg", TaskOutcome(task_id="wh.main.a", succeeded=False, attempts=1, started_at=now,
+                                        finished_at=now, error_type="X", error_message="boom"))
+    resumed = cli("resume", "dg", "-c", str(config_path), cwd=config_path.parent)
+    assert resumed.returncode == 0, resumed.stderr
+    assert {r.status for r in store.tasks("dg")} == {TaskStatus.SUCCEEDED}
 
 
 def test_a_run_of_another_plan_is_refused(setup, tmp_path: Path) -> None:

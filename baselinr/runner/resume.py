@@ -11,7 +11,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from baselinr.runner.executor import application_name
 from baselinr.runner.outcome import TaskStatus
-from baselinr.runner.state import TaskRow
+from baselinr.errors import StateError
+from baselinr.runner.state import RunRow, TaskRow
 from planner.models import Plan
 
 logger = logging.getLogger("baselinr.runner")
@@ -43,6 +44,19 @@ def reason_for(row: TaskRow) -> str:
     if row.status == TaskStatus.FAILED and stale:
         return f"stale: {stale.group(1)}"
     return f"{row.status}: {row.error_message}"
+
+
+def refuse_orchestrated(run: RunRow, rows: list[TaskRow]) -> None:
+    """Raise ``StateError`` when an orchestrator may still be executing the run.
+
+    Steps of an orchestrator (Dagster) share a run without its lease, so "running" cannot be told
+    from "interrupted" there. A run a step created has no runner host; while such a run has a task
+    running, resuming it would profile those tables a second time beside the orchestrator.
+    """
+    running = [r.task_id for r in rows if r.status == TaskStatus.RUNNING]
+    if run.host is None and running:
+        raise StateError(f"run {run.run_id} is driven by an orchestrator (Dagster) and {len(running)} task(s) are "
+                         f"running in it (e.g. {running[0]}); re-execute it from the orchestrator instead")
 
 
 def cancel_orphans(run_id: str, engines: dict[str, Engine]) -> list[int]:

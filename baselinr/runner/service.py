@@ -18,7 +18,7 @@ from baselinr.events.bus import EventBus
 from baselinr.runner.lease import Lease
 from baselinr.runner.outcome import RunStatus, TaskStatus
 from baselinr.runner.reporter import Reporter
-from baselinr.runner.resume import cancel_orphans, resume_reasons
+from baselinr.runner.resume import cancel_orphans, refuse_orchestrated, resume_reasons
 from baselinr.runner.runner import RunOptions, Runner
 from baselinr.runner.state import StateStore, new_run_id
 from baselinr.runner.summary import RunSummary
@@ -116,6 +116,7 @@ def resume_run(run_id: str | None = None, config: BaselinrConfig | None = None, 
     job.options.caps_for(plan)  # an unknown --cap warehouse is bad input: refused before anything is recorded
     with Lease(store, row.run_id):
         rows = store.tasks(row.run_id)  # read under the lease: "running" now means interrupted
+        refuse_orchestrated(row, rows)
         reasons = resume_reasons(plan, rows)
         if not reasons:
             store.set_run_status(row.run_id, RunStatus.SUCCEEDED)

@@ -1,4 +1,8 @@
-"""Warehouse caps as Dagster concurrency pools: one pool per warehouse, its limit the plan's cap.
+"""Warehouse limits as Dagster concurrency pools: one pool per warehouse, its limit the warehouse's.
+
+The pool takes the warehouse's own limit (``warehouse_limits`` entry, else the per-type default),
+not its cap: the cap is bounded by ``max_workers``, which is per asset (keep it 1 under Dagster),
+while the pool bounds how many assets of the warehouse Dagster runs at once.
 
 Dagster enforces a pool's limit across every run of the instance, but only once the limit is
 set on the instance (``dagster instance concurrency set <pool> <limit>`` or
@@ -25,12 +29,12 @@ def pool_name(warehouse: str) -> str:
 
 
 def pool_limits(plan: Plan) -> dict[str, int]:
-    """{pool: limit} for every warehouse of the plan, the limit being the plan's cap."""
-    return {pool_name(name): spec.cap for name, spec in sorted(plan.warehouses.items())}
+    """{pool: limit} for every warehouse of the plan, the limit being the warehouse's own limit."""
+    return {pool_name(name): spec.own_limit for name, spec in sorted(plan.warehouses.items())}
 
 
 def apply_pool_limits(instance: "DagsterInstance", plan: Plan) -> dict[str, int]:
-    """Set each pool's limit on ``instance`` to the plan's cap; returns what was set.
+    """Set each pool's limit on ``instance`` to its warehouse's limit; returns what was set.
 
     Raises ``BaselinrError`` when the instance's storage cannot hold concurrency limits.
     """
