@@ -15,12 +15,13 @@ from typing import Any
 
 import pytest
 from sqlalchemy import (
-    BigInteger, Boolean, Column, Date, DateTime, Double, Float, Integer, MetaData, Numeric, String, Table, Time, cast,
-    insert, literal,
+    BigInteger, Boolean, Column, Date, DateTime, Double, Float, Integer, LargeBinary, MetaData, Numeric, SmallInteger,
+    String, Table, Text, Time, cast, insert, literal,
 )
 from sqlalchemy.engine import Engine
 
 from baselinr.profiling import ProfilingResult
+from baselinr.profiling.aggregates import BASE_METRICS
 from baselinr.storage import encode_metric
 from tests.test_profiling_fixtures import BACKENDS, assert_close, column, expected_histogram, make_engine, profile
 
@@ -132,6 +133,60 @@ def test_bigint_extremes_do_not_overflow_on_any_backend(engine: Engine) -> None:
     assert_close(metrics["mean"], statistics.fmean(values), rel=1e-9)
     assert_close(metrics["stddev"], float(statistics.stdev(values)), rel=1e-9)
     assert sum(metrics["histogram"]["counts"]) == 4 and not any(c.errors for c in result.columns)
+
+
+def test_smallint_and_integer_at_their_limits(engine: Engine) -> None:
+    small = [-(2**15), 2**15 - 1, 2**15 - 1, 0, -1]
+    regular = [-(2**31), 2**31 - 1, 2**31 - 1, 0, -1]
+    create(engine, "limits", [Column("s", SmallInteger), Column("i", Integer)],
+           [{"s": s, "i": i} for s, i in zip(small, regular)])
+    result, _ = profile(engine, "limits")
+    for name, values in (("s", small), ("i", regular)):
+        metrics = column(result, name)
+        assert (metrics["min"], metrics["max"]) == (min(values), max(values)), name
+        assert_close(metrics["mean"], float(statistics.mean(values)))
+        assert_close(metrics["stddev"], statistics.stdev(values), rel=1e-9)
+        assert metrics["histogram"] == expected_histogram(values, 10), name
+    assert not any(c.errors for c in result.columns)
+    assert_json_safe(result)
+
+
+def test_texts_of_two_megabytes_have_exact_lengths(engine: Engine) -> None:
+    values = ["a" * 2_000_000, "é" * 2_100_000 + "z", "", "日本" * 1_000_000, None]
+    create(engine, "big_texts", [Column("t", Text)], [{"t": v} for v in values])
+    metrics = column(profile(engine, "big_texts")[0], "t")
+    present = [v for v in values if v is not None]
+    lengths = [len(v) for v in present]
+    assert (metrics["min_length"], metrics["max_length"]) == (0, 2_100_001) == (min(lengths), max(lengths))
+    assert metrics["avg_length"] == statistics.fmean(lengths)
+    assert metrics["min"] == "" and metrics["max"] == max(present)  # code-point order: 日 > é > a
+    assert metrics["distinct_count"] == 4 and metrics["null_count"] == 1
+
+
+def test_binary_columns_get_only_the_metrics_that_apply(engine: Engine) -> None:
+    # SQLite BLOB, PostgreSQL bytea, DuckDB BLOB: no order, length or mean is computed for bytes.
+    values = [b"\x00\xff", b"\x00\xff", b"\x01", None, b"", bytes(range(256))]
+    create(engine, "blobs", [Column("b", LargeBinary)], [{"b": v} for v in values])
+    result, selects = profile(engine, "blobs")
+    assert column(result, "b") == {"count": 6, "null_count": 1, "null_ratio": 1 / 6, "distinct_count": 4,
+                                   "unique_ratio": 4 / 5}
+    assert set(column(result, "b")) == set(BASE_METRICS)
+    assert not result.columns[0].errors and selects == result.queries == 1
+    assert_json_safe(result)
+
+
+def test_timestamps_without_time_zone_are_exact(engine: Engine) -> None:
+    stamps = [datetime(2024, 2, 29, 23, 59, 59, 999999), datetime(1, 1, 1), None,
+              datetime(9999, 12, 31, 23, 59, 59, 999999), datetime(1970, 1, 1, 0, 0, 0, 1)]
+    create(engine, "naive", [Column("ts", DateTime(timezone=False))], [{"ts": s} for s in stamps])
+    result, _ = profile(engine, "naive")
+    metrics = column(result, "ts")
+    # Stored without a zone, read back as the same wall-clock time in UTC.
+    assert metrics["min"] == datetime(1, 1, 1, tzinfo=timezone.utc)
+    assert metrics["max"] == datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc)
+    assert (metrics["distinct_count"], metrics["null_count"]) == (4, 1)
+    assert not result.columns[0].errors
+    assert_json_safe(result)
 
 
 @pytest.mark.parametrize("engine", ["postgresql", "duckdb"], indirect=True)
