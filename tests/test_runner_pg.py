@@ -13,6 +13,7 @@ from baselinr.runner import RunStatus, TaskStatus, open_state
 from baselinr.runner.failures import as_task_error
 from baselinr.runner.resume import cancel_orphans
 from baselinr.runner.state import TaskRow
+from tests.test_crash_resume import wait_for
 from tests.test_runner_fixtures import (
     Recorder, cli, compile_plan, config_data, make_config, make_slow_views, pg_exec, pg_url, result_sets, run_plan,
     stored_metrics, write_config,
@@ -109,6 +110,23 @@ def test_mixed_sqlite_cap_one_does_not_hold_back_postgres(tmp_path, pg_db):
     assert len(result_sets(config, summary.run_id)) == 11
 
 
+def test_fail_fast_in_parallel_lets_running_tasks_finish_and_cancels_the_rest(tmp_path, pg_db):
+    make_slow_views(pg_db, VIEWS, 1.0)
+    config = make_config(config_data(tmp_path, {"pg": pg_db}, [{"pattern": "v*"}],
+                                     execution={"max_workers": 3, "warehouse_limits": {"pg": 3}}))
+    plan = compile_plan(config)
+    assert [t.table for t in plan.tasks] == VIEWS  # no size estimate for views: name order
+    pg_exec(pg_db, "DROP VIEW v0")  # fails at once (stale) while v1 and v2 scan for a second
+    summary = run_plan(plan, config, fail_fast=True)
+    rows = {r.task_id.split(".")[-1]: (r.status, r.error_message) for r in open_state(config).tasks(summary.run_id)}
+    assert rows.pop("v0") == (TaskStatus.FAILED, "stale plan: pg.public.v0 changed since the plan (table gone); "
+                                                 "re-run baselinr plan")
+    assert rows.pop("v1") == rows.pop("v2") == (TaskStatus.SUCCEEDED, None)  # running: let finish, not abandoned
+    assert rows == {v: (TaskStatus.CANCELLED, "--fail-fast: stopped after pg.public.v0 failed") for v in VIEWS[3:]}
+    assert summary.exit_code == 1 and sum(summary.counts.values()) == len(VIEWS)
+    assert result_sets(config, summary.run_id) == {"public.v1": 1, "public.v2": 1}
+
+
 def test_lost_connection_is_retried_and_succeeds(tmp_path, pg_db):
     make_slow_views(pg_db, ["slow"], 1.0)
     config = make_config(config_data(tmp_path, {"pg": pg_db}, [{"table": "slow"}]))
@@ -191,7 +209,12 @@ def test_resume_terminates_a_dead_runners_queries_only(pg_db):
     for t in threads:
         t.start()
     ready.wait()
-    time.sleep(0.2)  # both are inside pg_sleep now; no pid of either was ever recorded in the state
+    # Both inside pg_sleep (autocommit: a transaction would see one snapshot of pg_stat_activity);
+    # no pid of either was ever recorded in the state.
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+        wait_for(lambda: c.execute(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep' "
+                                        "AND pid = ANY(:p)"), {"p": list(pids.values())}).scalar() == 2,
+                 what="both sessions sleeping")
     killed = cancel_orphans(run_id, {"pg": engine})
     for t in threads:
         t.join()

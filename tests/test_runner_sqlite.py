@@ -10,7 +10,10 @@ import threading
 import pytest
 from sqlalchemy import create_engine
 
+import baselinr.profiling.engine as engine_module
+import baselinr.runner.runner as runner_module
 from baselinr.profiling.engine import ProfileEngine
+from baselinr.utils.worker_pool import WorkerPool, profile_table_task
 from baselinr.quickstart import load_nycflights13
 from baselinr.runner import RunStatus, TaskStatus, open_state, resume_run
 from baselinr.runner.reporter import SilentReporter
@@ -36,8 +39,19 @@ def nyc_data(tmp_path, db, **extra):
                        [{"select_schema": True, "schema": "main"}], **extra)
 
 
-def test_default_is_sequential_in_the_calling_thread_and_values_are_right(tmp_path, flights_db):
-    config = make_config(nyc_data(tmp_path, flights_db))
+@pytest.fixture
+def no_pool(monkeypatch):
+    """Any WorkerPool built during the test fails it: the sequential path must create none."""
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("a WorkerPool was created on the sequential path")
+    monkeypatch.setattr(runner_module, "WorkerPool", refuse)
+    monkeypatch.setattr(engine_module, "WorkerPool", refuse)
+
+
+@pytest.mark.parametrize("execution", [None, {"max_workers": 1}], ids=["no execution section", "max_workers 1"])
+def test_default_is_sequential_in_the_calling_thread_and_values_are_right(tmp_path, flights_db, no_pool, execution):
+    data = nyc_data(tmp_path, flights_db)
+    config = make_config({**data, "execution": execution} if execution else data)
     assert config.execution.max_workers == 1
     rec = Recorder()
     summary = run_plan(compile_plan(config), config, rec)
@@ -64,6 +78,31 @@ def test_parallel_stores_the_same_results_as_sequential(tmp_path, flights_db):
     assert threading.get_ident() not in rec.profiling_threads
     assert parallel.status == sequential.status == RunStatus.SUCCEEDED
     assert stored_metrics(config, parallel.run_id) == stored_metrics(config, sequential.run_id)
+
+
+def test_profile_engine_sequential_creates_no_pool(tmp_path, flights_db, no_pool):
+    assert [r.table for r in ProfileEngine(make_config(nyc_data(tmp_path, flights_db))).profile()] == list(SMALL)
+
+
+def test_profile_table_task_returns_none_for_a_failed_table_and_the_others_still_profile(tmp_path, chain_db, caplog):
+    config = make_config(chain_data(tmp_path, chain_db))
+    plan = compile_plan(config)
+    with sqlite3.connect(chain_db) as raw:
+        raw.execute("DROP TABLE b")
+    engine = create_engine(f"sqlite:///{chain_db}")
+    try:
+        in_thread = [profile_table_task(engine, task) for task in plan.tasks]
+        with WorkerPool(2) as pool:
+            pooled = pool.wait_for_completion([pool.submit(profile_table_task, engine, t) for t in plan.tasks])
+    finally:
+        engine.dispose()
+    for results in (in_thread, pooled):
+        by_table = {t.table: r for t, r in zip(plan.tasks, results)}
+        assert {t: (r.table, r.row_count) if r else None for t, r in by_table.items()} == {
+            "a": ("a", 5), "b": None, "c": ("c", 5), "d": ("d", 5)}
+    failures = [r.getMessage() for r in caplog.records if r.name == "baselinr.worker_pool"]
+    assert failures == ["profiling lite.main.b failed: stale plan: lite.main.b changed since the plan (table gone); "
+                        "re-run baselinr plan"] * 2
 
 
 def test_profile_engine_routes_sequential_and_parallel_to_equal_results(tmp_path, flights_db):
