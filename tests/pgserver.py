@@ -17,11 +17,16 @@ import time
 from dataclasses import dataclass
 
 
+PREFERRED_VERSION = "15"  # what .ci/run installs and the suite is pinned to
+
+
 def _bin_dir() -> str:
-    dirs = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]))
+    """PostgreSQL 15's binaries when present, else the newest installed version's."""
+    dirs = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"), key=lambda p: int(p.split("/")[-3]))
     if not dirs:
         raise RuntimeError("PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin (run .ci/run)")
-    return dirs[-1]
+    preferred = [d for d in dirs if d.split("/")[-3] == PREFERRED_VERSION]
+    return os.path.dirname((preferred or dirs)[-1])
 
 
 def free_port() -> int:
