@@ -182,9 +182,15 @@ def test_apply_with_json_logs_metrics_and_hooks(warehouse: dict, pg_server, tmp_
     assert stored == [line["event_type"] for line in events]
     assert [body["event_type"] for body in receiver.bodies] == stored
     assert {(body["run_id"], body["environment"]) for body in receiver.bodies} == {(run_id, "e2e")}
-    # -- no secret anywhere we wrote
-    for written in (stderr, json.dumps(receiver.bodies), (tmp_path / "baselinr.prom").read_text()):
-        assert PASSWORD not in written
+    # -- no secret anywhere we wrote: a second run logs as text, then every output is searched
+    text_run = subprocess.run([*cli, "apply", "plan.json", "-c", "config.yml", "--log-level", "debug"], cwd=tmp_path,
+                              env=env, capture_output=True, text=True, timeout=120)
+    assert text_run.returncode == 1 and "run " in text_run.stderr
+    written = {"json logs": stderr, "text logs": text_run.stderr, "webhook bodies": json.dumps(receiver.bodies),
+               "metrics file": (tmp_path / "baselinr.prom").read_text(), "plan": (tmp_path / "plan.json").read_text(),
+               "events table": json.dumps(stored_event_rows(pg_server.url(events_db["database"])), default=str),
+               "state and results database": b"".join(f.read_bytes() for f in tmp_path.glob("state.db*")).decode("latin-1")}
+    assert [where for where, content in written.items() if PASSWORD in content] == []
 
 
 def scrape_while_gated(proc: subprocess.Popen, port: int, tmp_path: Path) -> dict:
@@ -214,13 +220,18 @@ def task_statuses(state_db: Path, run_id: str) -> Counter[str]:
     return Counter(r[0] for r in rows)
 
 
-def stored_event_types(url: str) -> list[str]:
+def stored_event_rows(url: str) -> list[dict]:
+    """Every column of every row of the sql hook's events table, in insertion order."""
     engine = create_engine(url)
     table = events_table()
     with engine.connect() as conn:
-        types = list(conn.execute(select(table.c.event_type).order_by(table.c.id)).scalars())
+        rows = [dict(r._mapping) for r in conn.execute(select(table).order_by(table.c.id))]
     engine.dispose()
-    return types
+    return rows
+
+
+def stored_event_types(url: str) -> list[str]:
+    return [row["event_type"] for row in stored_event_rows(url)]
 
 
 @pytest.fixture
