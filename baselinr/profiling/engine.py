@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 import planner
 from baselinr.config import BaselinrConfig, TableSelection
 from baselinr.connectors import gather_catalog
+from baselinr.errors import TaskError
 from baselinr.events.bus import EventBus
 from baselinr.profiling.result import ProfilingResult
 from baselinr.runner.warehouses import dispose, open_engines, plan_connections
@@ -46,6 +47,15 @@ class ProfileEngine:
             return self._profile_parallel(plan, engines)
         finally:
             dispose(engines)
+
+    def profile_table(self, schema: str, table: str, source: str | None = None) -> ProfilingResult:
+        """Profile one table (of warehouse ``source``, needed when the config has several) with the
+        config's profiling options. Raises ``PlanError`` when the table does not exist, ``TaskError``
+        when profiling it failed (the reason is logged and emitted as ``table_profiling_failed``)."""
+        results = self.profile([TableSelection(table=table, schema=schema, source=source)])
+        if not results:
+            raise TaskError(f"profiling {schema}.{table} failed; the log says why")
+        return results[0]
 
     def _profile_sequential(self, plan: Plan, engines: dict[str, Engine]) -> list[ProfilingResult]:
         """One table after another in the calling thread; no pool."""
