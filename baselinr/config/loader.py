@@ -19,6 +19,24 @@ from baselinr.errors import ConfigError
 _VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """``SafeLoader`` that refuses a key written twice in one mapping (PyYAML silently keeps the last,
+    so a second ``source:`` or ``max_workers:`` would quietly win)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first_line: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor` keys may be overridden
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, typing.Hashable) and key in first_line:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first at line {first_line[key]})", key_node.start_mark)
+            if isinstance(key, typing.Hashable):
+                first_line[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep)
+
+
 def load_config(path: str | os.PathLike[str]) -> BaselinrConfig:
     """Load, substitute ``${VAR}``/``${VAR:-default}`` and validate a config file."""
     path = Path(path)
@@ -29,7 +47,7 @@ def load_config(path: str | os.PathLike[str]) -> BaselinrConfig:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
