@@ -20,7 +20,8 @@ from planner.models import ExecutionSettings, Plan, TaskSpec, WarehouseSpec, War
 
 def compile_plan(config: BaselinrConfig, catalog: Catalog) -> Plan:
     """Compile the plan with every digest filled. Raises PlanError (missing table, cycle, bad dependency)."""
-    matches, warnings = expand(config, catalog)
+    matches, selection_warnings = expand(config, catalog)
+    warnings = sorted(catalog.warnings) + selection_warnings
     tasks = {m.task_id: _task(config, m, warnings) for m in matches}
     _resolve_dependencies(config, matches, tasks)
     level_of = levels(dependency_graph((t.id, t.depends_on) for t in tasks.values()))

@@ -3,12 +3,15 @@
 The planner compiles against a ``Catalog`` and never touches a database itself; this module
 is the only place that reflects warehouses. Reflection is bulk (one ``get_multi_columns``
 per schema), so schemas with thousands of tables cost a handful of queries, not one per table.
+A table or view that cannot be reflected (a SQLite view over a dropped table) is left out with
+a warning naming it; only when the schema itself cannot be listed is it an error.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from typing import Iterable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -16,9 +19,11 @@ from sqlalchemy import bindparam, column, inspect, select, table, text
 from sqlalchemy.sql import sqltypes
 from sqlalchemy.engine import Engine
 from sqlalchemy.engine.reflection import ObjectKind
-from sqlalchemy.exc import NoSuchTableError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, NoSuchTableError, SQLAlchemyError
 
 from baselinr.errors import WarehouseConnectionError
+
+logger = logging.getLogger("baselinr.catalog")
 
 TableKind = Literal["table", "view", "materialized_view"]
 ColumnCategory = Literal["integer", "float", "decimal", "boolean", "string", "temporal", "binary", "other"]
@@ -53,6 +58,7 @@ class Catalog(BaseModel):
 
     tables: list[TableInfo] = Field(default_factory=list)
     warehouse_types: dict[str, str] = Field(default_factory=dict)
+    warnings: list[str] = Field(default_factory=list, description="Objects left out, and why (for the plan).")
 
 
 def schema_fingerprint(columns: Iterable[ColumnInfo]) -> str:
@@ -89,28 +95,71 @@ def type_name(type_: sqltypes.TypeEngine, engine: Engine) -> str:
         return str(type(type_).__name__).upper()
 
 
-def inspect_schema(engine: Engine, warehouse: str, schema: str) -> list[TableInfo]:
-    """All tables, views and materialized views of one schema with their columns."""
+def inspect_schema(engine: Engine, warehouse: str, schema: str, warnings: list[str] | None = None) -> list[TableInfo]:
+    """All tables, views and materialized views of one schema with their columns.
+
+    An object whose columns cannot be read is left out, with a message naming it appended to
+    ``warnings`` (logged when None). Raises ``WarehouseConnectionError`` when the schema cannot be listed.
+    """
     if engine.dialect.name == "duckdb":
         return _inspect_information_schema(engine, warehouse, schema)
+    left_out: list[str] = []
     try:
-        insp = inspect(engine)
-        sa_schema = None if engine.dialect.name == "sqlite" and schema == "main" else schema
-        kinds: dict[str, TableKind] = {name: "table" for name in insp.get_table_names(schema=sa_schema)}
-        kinds.update({name: "view" for name in insp.get_view_names(schema=sa_schema)})
-        try:
-            kinds.update({name: "materialized_view" for name in insp.get_materialized_view_names(schema=sa_schema)})
-        except NotImplementedError:
-            pass
-        columns = insp.get_multi_columns(schema=sa_schema, kind=ObjectKind.ANY) if kinds else {}
+        listed = _reflect(engine, _sa_schema(engine, schema), left_out)
         estimates = _estimated_rows(engine, schema)
     except SQLAlchemyError as exc:
         raise WarehouseConnectionError(f"warehouse {warehouse!r}: cannot list schema {schema!r}: "
                                        f"{_first_line(exc)}") from None
-    tables = [TableInfo(warehouse=warehouse, schema=schema, name=name, kind=kinds[name],
+    for kind, name, reason in left_out:
+        message = (f"warehouse {warehouse!r}: {kind.replace('_', ' ')} {schema}.{name} left out: "
+                   f"cannot read its columns: {reason}")
+        if warnings is None:
+            logger.warning("%s", message)
+        else:
+            warnings.append(message)
+    tables = [TableInfo(warehouse=warehouse, schema=schema, name=name, kind=kind,
                         columns=_column_infos(cols, engine), estimated_rows=estimates.get(name))
-              for (_, name), cols in columns.items() if name in kinds]
+              for name, (kind, cols) in listed.items()]
     return sorted(tables, key=lambda t: t.name)
+
+
+def _sa_schema(engine: Engine, schema: str) -> str | None:
+    """SQLAlchemy's name for a schema: SQLite's ``main`` is the default (None), which also finds temp tables."""
+    return None if engine.dialect.name == "sqlite" and schema == "main" else schema
+
+
+def _reflect(engine: Engine, sa_schema: str | None,
+             left_out: list[tuple[TableKind, str, str]]) -> dict[str, tuple[TableKind, list[dict]]]:
+    """name -> (kind, reflected columns), by SQLAlchemy's inspector: one bulk ``get_multi_columns``,
+    else (it failed on some object) one ``get_columns`` per object, each failure added to ``left_out``."""
+    insp = inspect(engine)
+    kinds: dict[str, TableKind] = {name: "table" for name in insp.get_table_names(schema=sa_schema)}
+    kinds.update({name: "view" for name in insp.get_view_names(schema=sa_schema)})
+    try:
+        kinds.update({name: "materialized_view" for name in insp.get_materialized_view_names(schema=sa_schema)})
+    except NotImplementedError:
+        pass
+    if not kinds:
+        return {}
+    try:
+        multi = insp.get_multi_columns(schema=sa_schema, kind=ObjectKind.ANY)
+        return {name: (kinds[name], cols) for (_, name), cols in multi.items() if name in kinds}
+    except SQLAlchemyError as exc:
+        _raise_if_disconnected(exc)
+    listed: dict[str, tuple[TableKind, list[dict]]] = {}
+    for name, kind in sorted(kinds.items()):
+        try:
+            listed[name] = (kind, insp.get_columns(name, schema=sa_schema))
+        except SQLAlchemyError as exc:
+            _raise_if_disconnected(exc)
+            left_out.append((kind, name, _first_line(exc)))
+    return listed
+
+
+def _raise_if_disconnected(exc: SQLAlchemyError) -> None:
+    """A lost connection is the schema's failure, not one object's."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        raise exc
 
 
 def _column_infos(cols: Iterable[dict], engine: Engine) -> tuple[ColumnInfo, ...]:
@@ -120,13 +169,11 @@ def _column_infos(cols: Iterable[dict], engine: Engine) -> tuple[ColumnInfo, ...
 
 def inspect_table(engine: Engine, warehouse: str, schema: str, table: str) -> TableInfo | None:
     """One table's current columns (used by the runner to detect a stale plan); None if gone."""
-    insp = inspect(engine)
-    sa_schema = None if engine.dialect.name == "sqlite" and schema == "main" else schema
     if engine.dialect.name == "duckdb":
         found = [t for t in _inspect_information_schema(engine, warehouse, schema, only=table)]
         return found[0] if found else None
     try:
-        cols = insp.get_columns(table, schema=sa_schema)
+        cols = inspect(engine).get_columns(table, schema=_sa_schema(engine, schema))
     except NoSuchTableError:
         return None
     return TableInfo(warehouse=warehouse, schema=schema, name=table, columns=_column_infos(cols, engine))

@@ -35,9 +35,11 @@ def gather_catalog(config: BaselinrConfig) -> Catalog:
     """Reflect every schema the config's selections need; engines are disposed before returning.
 
     Raises ``WarehouseConnectionError`` naming the warehouse when it cannot be reached (a
-    missing SQLite/DuckDB file included: connecting would silently create an empty one).
+    missing SQLite/DuckDB file included: connecting would silently create an empty one). Tables
+    that cannot be reflected are left out and named in ``Catalog.warnings``.
     """
     tables: list[TableInfo] = []
+    warnings: list[str] = []
     warehouses = config.warehouses
     for name, schemas in needed_schemas(config).items():
         conn = warehouses[name]
@@ -48,12 +50,15 @@ def gather_catalog(config: BaselinrConfig) -> Catalog:
             raise WarehouseConnectionError(f"warehouse {name!r}: {_without_secret(str(exc), conn.password)}") from None
         try:
             for schema in schemas:
-                tables.extend(inspect_schema(engine, name, schema))
+                left_out: list[str] = []
+                tables.extend(inspect_schema(engine, name, schema, left_out))
+                warnings.extend(_without_secret(w, conn.password) for w in left_out)
         except WarehouseConnectionError as exc:
             raise WarehouseConnectionError(_without_secret(str(exc), conn.password)) from None
         finally:
             engine.dispose()
-    return Catalog(tables=tables, warehouse_types={name: conn.type for name, conn in sorted(warehouses.items())})
+    return Catalog(tables=tables, warehouse_types={name: conn.type for name, conn in sorted(warehouses.items())},
+                   warnings=warnings)
 
 
 def _without_secret(message: str, password: SecretStr | None) -> str:
