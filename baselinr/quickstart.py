@@ -157,17 +157,21 @@ def run_quickstart(rebuild: bool = False, note: Callable[[str], None] = print) -
 
 
 _SHOWN = ("null_count", "distinct_count", "min", "max", "mean", "stddev", "avg_length")
+_WIDEST = 25  # a UTC timestamp (2013-01-01T10:00:00+00:00) fits; longer text is cut with an ellipsis
 
 
 def render_results(results: dict) -> str:
-    """A compact text table of stored results: one block per table, one line per column."""
+    """A compact text table of stored results: one block per table, one line per column, each
+    column as wide as its widest cell."""
     lines: list[str] = []
     for (warehouse, schema, table), data in sorted(results.items()):
         lines.append(f"{warehouse}.{schema}.{table}: {data['row_count']:,} rows, {len(data['columns'])} columns")
-        lines.append("  " + f"{'column':<16}" + "".join(f"{m:>22}" for m in _SHOWN))
-        for column, metrics in data["columns"].items():
-            cells = "".join(f"{_short(metrics.get(m)):>22}" for m in _SHOWN)
-            lines.append(f"  {column:<16}{cells}")
+        rows = [["column", *_SHOWN]] + [[_short(column), *(_short(metrics.get(m)) for m in _SHOWN)]
+                                        for column, metrics in data["columns"].items()]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        for row in rows:
+            lines.append("  " + "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
+                                          for i, (cell, w) in enumerate(zip(row, widths))))
         lines.append("")
     return "\n".join(lines)
 
@@ -177,4 +181,5 @@ def _short(value: Any) -> str:
         return "-"
     if isinstance(value, (float, Decimal)) and not isinstance(value, bool):
         return f"{value:.6g}"
-    return str(value)[:21]
+    text = str(value)
+    return text if len(text) <= _WIDEST else text[:_WIDEST - 1] + "…"
