@@ -108,9 +108,7 @@ def test_stddev_is_accurate_for_large_values_with_tiny_spread(engine: Engine) ->
     assert_close(metrics["mean"], statistics.fmean(values))
 
 
-@pytest.mark.parametrize("engine", ["sqlite", "postgresql"], indirect=True)
 def test_bigints_near_two_to_the_63_neither_overflow_nor_lose_the_spread(engine: Engine) -> None:
-    # DuckDB is left out: its stddev_samp converts BIGINT to DOUBLE first (ulp 2048 at 2^63).
     top = 2**63 - 1
     values = [top, top - 1, top - 2, top - 7, top - 1000]
     create(engine, "bigints", [Column("b", BigInteger)], [{"b": v} for v in values])
@@ -122,6 +120,22 @@ def test_bigints_near_two_to_the_63_neither_overflow_nor_lose_the_spread(engine:
     assert metrics["histogram"] == expected_histogram(values, 10)
     assert selects == result.queries == 2
     assert_json_safe(result)
+
+
+@pytest.mark.parametrize("engine", ["duckdb"], indirect=True)
+def test_duckdb_unsigned_bigints_near_two_to_the_64_keep_the_spread(engine: Engine) -> None:
+    from duckdb_engine.datatypes import UBigInteger
+
+    top = 2**64 - 1
+    values = [top, top - 1, top - 5, top - 1000, 7]
+    create(engine, "ubigints", [Column("u", UBigInteger)], [{"u": v} for v in values])
+    result, _ = profile(engine, "ubigints")
+    metrics = column(result, "u")
+    assert (metrics["min"], metrics["max"]) == (7, top)
+    assert_close(metrics["mean"], statistics.fmean(values))
+    assert_close(metrics["stddev"], float(statistics.stdev(values)), rel=1e-12)
+    assert metrics["histogram"] == expected_histogram(values, 10)
+    assert not any(c.errors for c in result.columns)
 
 
 def test_bigint_extremes_do_not_overflow_on_any_backend(engine: Engine) -> None:

@@ -108,7 +108,7 @@ def plan_column(flavor: Flavor, index: int, info: ColumnInfo, col: ColumnElement
         "min": lambda: func.min(value),
         "max": lambda: func.max(value),
         "mean": lambda: flavor.true_ratio(col) if info.category == "boolean" else func.avg(value),
-        "stddev": lambda: flavor.stddev(value),
+        "stddev": lambda: flavor.stddev(info, value),
         "min_length": lambda: func.min(flavor.char_length(col)),
         "max_length": lambda: func.max(flavor.char_length(col)),
         "avg_length": lambda: func.avg(flavor.char_length(col)),

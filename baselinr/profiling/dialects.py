@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from fractions import Fraction
+from typing import Any, Literal
 
-from sqlalchemy import Float, Integer, Numeric, Text, case, cast, column, func, literal, table
+from sqlalchemy import (
+    Float, Integer, Numeric, Text, TypeDecorator, case, cast, column, func, literal, table, type_coerce,
+)
 from sqlalchemy.dialects.sqlite.base import SQLiteDialect
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql import sqltypes
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.expression import TableClause
@@ -26,6 +29,8 @@ Recovery = Literal["none", "savepoint", "rollback"]
 # Databases whose FLOAT cannot hold NaN/±Infinity at all (MySQL refuses them on insert).
 _NO_SPECIAL_FLOATS = frozenset({"mysql", "mariadb"})
 _SQLITE = SQLiteDialect()
+# DuckDB integer types of at most 64 bits: their exact standard deviation sums fit HUGEINT.
+_DUCKDB_INT64 = frozenset({"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"})
 
 
 @dataclass(frozen=True)
@@ -63,9 +68,12 @@ class Flavor:
         sa_schema = None if self.name == "sqlite" and schema == "main" else schema
         return table(name, *(column(c) for c in columns), schema=sa_schema)
 
-    def stddev(self, value: ColumnElement) -> ColumnElement:
+    def stddev(self, info: ColumnInfo, value: ColumnElement) -> ColumnElement:
+        """Sample standard deviation, as accurate as one scan allows (see ``sqlite_functions``, ``_exact_stddev``)."""
         if self.name == "sqlite":
             return getattr(func, sqlite_functions.STDDEV_SAMP)(value)
+        if self.name == "duckdb" and info.type.upper() in _DUCKDB_INT64:
+            return _exact_stddev(value)
         return func.stddev_samp(value)
 
     def comparable(self, info: ColumnInfo, value: ColumnElement) -> ColumnElement:
@@ -114,3 +122,35 @@ class Flavor:
 def _sqlite_datetime(type_name: str) -> bool:
     """Whether SQLAlchemy's SQLite reflection reads a declared type as a DateTime (not a Date or Time)."""
     return isinstance(_SQLITE._resolve_type_affinity(type_name), sqltypes.DateTime)
+
+
+class _StdDevFromSums(TypeDecorator):
+    """Reads ``[n, Σx, Σh², Σhl, Σl²]`` (each ``x = h·2^32 + l``) as the sample standard deviation."""
+
+    impl = sqltypes.NullType
+    cache_ok = True
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> float | None:
+        n, total, hh, hl, ll = value
+        if n < 2:
+            return None
+        squares = (hh << 64) + (hl << 33) + ll  # Σx², exact
+        return math.sqrt(Fraction(n * squares - total * total, n * (n - 1)))
+
+
+def _exact_stddev(value: ColumnElement) -> ColumnElement:
+    """DuckDB integers' sample standard deviation from exact sums, in the same single scan.
+
+    DuckDB's stddev_samp converts to DOUBLE first: bigints near 2^63 (ulp 2048) lose their spread.
+    Σx² does not fit HUGEINT there, so each value is split into ``h = x >> 32`` and
+    ``l = x & (2^32 - 1)`` and the database sums ``h²``, ``h·l``, ``l²`` (each below 2^64) and ``x``
+    exactly in HUGEINT (an overflow would raise, past 2^63 rows). ``(nΣx² - (Σx)²) / (n(n-1))`` is then
+    computed in Python integers, so nothing cancels: the only rounding is the final float and sqrt.
+    """
+    from duckdb_engine.datatypes import HugeInteger  # DuckDB is optional; its engine is loaded here
+
+    x = cast(value, HugeInteger)
+    high, low = x.op(">>")(32), x.op("&")(2**32 - 1)
+    sums = func.list_value(func.count(x), func.sum(x), func.sum(high * high), func.sum(high * low),
+                           func.sum(low * low))
+    return type_coerce(sums, _StdDevFromSums())
