@@ -1,18 +1,24 @@
-"""Catalog reflection on real databases: objects that cannot be reflected are isolated."""
+"""Catalog reflection on real databases: objects that cannot be reflected are isolated, and a
+SQLite schema is listed in one query, agreeing with SQLAlchemy's per-table reflection."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
+import pytest
 import yaml
 from click.testing import CliRunner
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 import planner
 from baselinr.cli import main
 from baselinr.config import ConnectionConfig
-from baselinr.connectors import create_engine, inspect_schema
+from baselinr.connectors import create_engine, inspect_schema, inspect_table
 
 BROKEN = "warehouse 'lake': view main.broken left out: cannot read its columns: no such table: main.gone"
 
@@ -52,3 +58,76 @@ def test_plan_cli_plans_the_rest_of_a_schema_with_a_broken_view(tmp_path: Path, 
     assert [t.id for t in plan.tasks] == ["lake.main.a", "lake.main.b", "lake.main.good"]
     assert list(plan.warnings) == [BROKEN] == json.loads(result.stdout)["warnings"]
     assert f"warning: {BROKEN}\n" in result.stderr
+
+
+@contextmanager
+def statements(engine: Engine) -> Iterator[list[str]]:
+    """The SQL statements the engine sends while the block runs."""
+    sent: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:
+        sent.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def sqlite_engine(path: Path, ddl: str) -> Engine:
+    with sqlite3.connect(path) as conn:
+        conn.executescript(ddl)
+    conn.close()
+    return create_engine(ConnectionConfig(type="sqlite", filepath=str(path)))
+
+
+@pytest.mark.parametrize("n", [3, 300])
+def test_a_sqlite_schema_is_listed_in_one_statement(sqlite_path: Path, n: int) -> None:
+    engine = sqlite_engine(sqlite_path, "".join(f"CREATE TABLE t{i:03d} (id INTEGER, v{i} TEXT);" for i in range(n))
+                           + "CREATE VIEW v AS SELECT id FROM t000;")
+    with statements(engine) as sent:
+        tables = inspect_schema(engine, "lake", "main")
+    assert len(sent) == 1, sent
+    assert [t.name for t in tables] == [f"t{i:03d}" for i in range(n)] + ["v"]
+    assert [c.name for c in tables[n - 1].columns] == ["id", f"v{n - 1}"]
+
+
+VARIED = """
+    CREATE TABLE "odd ""name"" é" (
+        id INTEGER PRIMARY KEY, big BIGINT NOT NULL, i int, ubi UNSIGNED BIG INT, v VARCHAR(20), nv NVARCHAR(5),
+        c CHAR, t TEXT NOT NULL, cl CLOB, n NUMERIC(10, 2), d DECIMAL, r REAL, dbl DOUBLE, dp DOUBLE PRECISION,
+        f FLOAT, b BOOLEAN, dt DATE, dtt DATETIME, ts TIMESTAMP, tm TIME, bl BLOB, untyped, w "WEIRD TYPE"(3),
+        j JSON, "sp ace" TEXT, g1 INTEGER GENERATED ALWAYS AS (id + 1) VIRTUAL,
+        g2 TEXT GENERATED ALWAYS AS (t || 'x') STORED NOT NULL);
+    CREATE TABLE wr (k TEXT PRIMARY KEY, val REAL) WITHOUT ROWID;
+    CREATE TABLE st (a INT NOT NULL, b ANY, c BLOB) STRICT;
+    CREATE VIRTUAL TABLE docs USING fts5(title, body);
+    CREATE VIEW vw AS SELECT id, big * 2 AS twice, CAST(t AS VARCHAR(3)) AS short, n FROM "odd ""name"" é";
+"""
+
+
+def test_the_bulk_sqlite_listing_agrees_with_per_table_reflection(sqlite_path: Path) -> None:
+    engine = sqlite_engine(sqlite_path, VARIED)
+    with statements(engine) as sent:
+        tables = inspect_schema(engine, "lake", "main")
+    assert len(sent) == 1  # the bulk path
+    names = [t.name for t in tables]
+    assert names == sorted(['odd "name" é', "wr", "st", "docs", "vw"] + [f"docs_{s}" for s in
+                                                                         ("config", "content", "data", "docsize", "idx")])
+    for t in tables:  # inspect_table reflects one table with SQLAlchemy's get_columns (PRAGMA table_xinfo)
+        assert t.columns == inspect_table(engine, "lake", "main", t.name).columns, t.name
+    odd = {c.name: (c.type, c.category, c.nullable) for c in tables[names.index('odd "name" é')].columns}
+    assert odd["big"] == ("BIGINT", "integer", False) and odd["n"] == ("NUMERIC(10, 2)", "decimal", True)
+    assert odd["g2"] == ("TEXT", "string", False) and "untyped" in odd
+    assert [c.name for c in tables[names.index("docs")].columns] == ["title", "body"]  # hidden columns skipped
+
+
+def test_a_broken_view_falls_back_to_per_object_reflection(sqlite_path: Path) -> None:
+    make_broken_sqlite(sqlite_path)
+    engine = create_engine(ConnectionConfig(type="sqlite", filepath=str(sqlite_path)))
+    with statements(engine) as sent:
+        inspect_schema(engine, "lake", "main", [])
+    assert "pragma_table_xinfo" in sent[0]  # the bulk query failed on the view, then each object once:
+    assert [s for s in sent if s.startswith("PRAGMA")] == [f'PRAGMA main.table_xinfo("{name}")'
+                                                          for name in ("a", "b", "broken", "good")]

@@ -2,7 +2,9 @@
 
 The planner compiles against a ``Catalog`` and never touches a database itself; this module
 is the only place that reflects warehouses. Reflection is bulk (one ``get_multi_columns``
-per schema), so schemas with thousands of tables cost a handful of queries, not one per table.
+per schema; on SQLite, whose dialect issues one PRAGMA per table, one query over
+``sqlite_master`` joined with ``pragma_table_xinfo``), so schemas with thousands of tables
+cost a handful of queries, not one per table.
 A table or view that cannot be reflected (a SQLite view over a dropped table) is left out with
 a warning naming it; only when the schema itself cannot be listed is it an error.
 """
@@ -15,7 +17,7 @@ import logging
 from typing import Iterable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import bindparam, column, inspect, select, table, text
+from sqlalchemy import bindparam, column, func, inspect, select, table, text, true
 from sqlalchemy.sql import sqltypes
 from sqlalchemy.engine import Engine
 from sqlalchemy.engine.reflection import ObjectKind
@@ -103,9 +105,13 @@ def inspect_schema(engine: Engine, warehouse: str, schema: str, warnings: list[s
     """
     if engine.dialect.name == "duckdb":
         return _inspect_information_schema(engine, warehouse, schema)
-    left_out: list[str] = []
+    left_out: list[tuple[TableKind, str, str]] = []
+    sa_schema = _sa_schema(engine, schema)
+    sqlite = engine.dialect.name == "sqlite"
     try:
-        listed = _reflect(engine, _sa_schema(engine, schema), left_out)
+        listed = _sqlite_listing(engine, sa_schema) if sqlite else None
+        if listed is None:  # SQLite's get_multi_columns is a PRAGMA per table: go object by object
+            listed = _reflect(engine, sa_schema, left_out, multi=not sqlite)
         estimates = _estimated_rows(engine, schema)
     except SQLAlchemyError as exc:
         raise WarehouseConnectionError(f"warehouse {warehouse!r}: cannot list schema {schema!r}: "
@@ -128,10 +134,44 @@ def _sa_schema(engine: Engine, schema: str) -> str | None:
     return None if engine.dialect.name == "sqlite" and schema == "main" else schema
 
 
-def _reflect(engine: Engine, sa_schema: str | None,
-             left_out: list[tuple[TableKind, str, str]]) -> dict[str, tuple[TableKind, list[dict]]]:
-    """name -> (kind, reflected columns), by SQLAlchemy's inspector: one bulk ``get_multi_columns``,
-    else (it failed on some object) one ``get_columns`` per object, each failure added to ``left_out``."""
+Listing = dict[str, tuple[TableKind, list[dict]]]  # object name -> (kind, columns as SQLAlchemy reflects them)
+
+
+def _sqlite_listing(engine: Engine, sa_schema: str | None) -> Listing | None:
+    """Every table and view with its columns in one query, built as SQLAlchemy's SQLite dialect
+    builds them from ``PRAGMA table_xinfo`` (same types, nullability, hidden columns skipped).
+
+    None when the query fails (one unreadable object fails it all; SQLite before 3.31 has no
+    ``table_xinfo``): the caller then reflects object by object.
+    """
+    master = table("sqlite_master", column("type"), column("name"), schema=sa_schema).alias("m")
+    info = (func.pragma_table_xinfo(master.c.name, sa_schema or "main")
+            .table_valued("cid", "name", "type", "notnull", "hidden").alias("p"))
+    query = (select(master.c.name.label("object"), master.c.type.label("kind"), info.c.name, info.c.type,
+                    info.c.notnull, info.c.hidden)
+             .select_from(master.outerjoin(info, true()))
+             .where(master.c.type.in_(["table", "view"]), master.c.name.not_like("sqlite~_%", escape="~"))
+             .order_by(master.c.name, info.c.cid))
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(query).all()
+    except SQLAlchemyError as exc:
+        _raise_if_disconnected(exc)
+        logger.debug("bulk SQLite listing failed, reflecting object by object: %s", _first_line(exc))
+        return None
+    listed: Listing = {}
+    for obj, kind, name, type_, notnull, hidden in rows:
+        columns = listed.setdefault(obj, ("view" if kind == "view" else "table", []))[1]
+        if name is not None and hidden != 1:  # 1: a virtual table's hidden column; 2, 3: generated
+            columns.append(engine.dialect._get_column_info(  # the dialect's own parsing of the declared type
+                name, type_.upper(), not notnull, None, 0, bool(hidden), hidden == 3, None))
+    return listed
+
+
+def _reflect(engine: Engine, sa_schema: str | None, left_out: list[tuple[TableKind, str, str]],
+             multi: bool = True) -> Listing:
+    """The schema by SQLAlchemy's inspector: one bulk ``get_multi_columns`` (when ``multi``), else or
+    when that fails one ``get_columns`` per object, each object that fails added to ``left_out``."""
     insp = inspect(engine)
     kinds: dict[str, TableKind] = {name: "table" for name in insp.get_table_names(schema=sa_schema)}
     kinds.update({name: "view" for name in insp.get_view_names(schema=sa_schema)})
@@ -141,12 +181,13 @@ def _reflect(engine: Engine, sa_schema: str | None,
         pass
     if not kinds:
         return {}
-    try:
-        multi = insp.get_multi_columns(schema=sa_schema, kind=ObjectKind.ANY)
-        return {name: (kinds[name], cols) for (_, name), cols in multi.items() if name in kinds}
-    except SQLAlchemyError as exc:
-        _raise_if_disconnected(exc)
-    listed: dict[str, tuple[TableKind, list[dict]]] = {}
+    if multi:
+        try:
+            found = insp.get_multi_columns(schema=sa_schema, kind=ObjectKind.ANY)
+            return {name: (kinds[name], cols) for (_, name), cols in found.items() if name in kinds}
+        except SQLAlchemyError as exc:
+            _raise_if_disconnected(exc)
+    listed: Listing = {}
     for name, kind in sorted(kinds.items()):
         try:
             listed[name] = (kind, insp.get_columns(name, schema=sa_schema))
