@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text, inspect
+from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, inspect
 from sqlalchemy.exc import SQLAlchemyError
 
 from baselinr.config.models import ConnectionConfig
@@ -20,6 +20,7 @@ from baselinr.connectors.factory import create_engine, safe_url
 from baselinr.errors import WarehouseConnectionError
 from baselinr.events.bus import BaseEvent
 from baselinr.events.hooks import QueuedHook, Stamped
+from baselinr.storage.schema import BIG
 from baselinr.utils.logging import RunContext, scrub_text
 
 
@@ -27,7 +28,7 @@ def events_table(name: str = "baselinr_events", metadata: MetaData | None = None
     """The events table: id, event_type, timestamp (tz-aware), run_id, environment, task_id, metadata (JSON)."""
     return Table(
         name, metadata or MetaData(),
-        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("id", BIG, primary_key=True, autoincrement=True),  # every event of every run: outgrows 2^31
         Column("event_type", String(64), nullable=False),
         Column("timestamp", DateTime(timezone=True), nullable=False),
         Column("run_id", String(64), nullable=True),
