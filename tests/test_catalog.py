@@ -131,3 +131,30 @@ def test_a_broken_view_falls_back_to_per_object_reflection(sqlite_path: Path) ->
     assert "pragma_table_xinfo" in sent[0]  # the bulk query failed on the view, then each object once:
     assert [s for s in sent if s.startswith("PRAGMA")] == [f'PRAGMA main.table_xinfo("{name}")'
                                                           for name in ("a", "b", "broken", "good")]
+
+
+def test_a_duckdb_plan_applies_and_a_changed_table_is_stale(tmp_path: Path) -> None:
+    """The runner checks staleness through inspect_table on its own Connection (DuckDB failed every task)."""
+    import duckdb
+
+    db = tmp_path / "w.duckdb"
+    with duckdb.connect(str(db)) as conn:
+        conn.execute("CREATE TABLE t AS SELECT range AS x, range % 3 AS y FROM range(50)")
+    config = tmp_path / "cfg.yml"
+    config.write_text(yaml.safe_dump({"sources": {"duck": {"type": "duckdb", "filepath": str(db)}},
+                                      "storage": {"connection": {"type": "sqlite", "filepath": str(tmp_path / "s.db")}},
+                                      "profiling": {"tables": [{"table": "t"}]}}))
+    plan = tmp_path / "plan.json"
+    cli = CliRunner()
+    assert cli.invoke(main, ["plan", "-c", str(config), "-o", str(plan)]).exit_code == 0
+    engine = create_engine(ConnectionConfig(type="duckdb", filepath=str(db)))
+    with engine.connect() as conn:
+        assert inspect_table(conn, "duck", "main", "t").fingerprint == planner.load_plan(plan).tasks[0].fingerprint
+        assert inspect_table(conn, "duck", "main", "gone") is None
+    engine.dispose()
+    applied = cli.invoke(main, ["apply", str(plan), "-c", str(config)])
+    assert applied.exit_code == 0, applied.stderr
+    with duckdb.connect(str(db)) as conn:
+        conn.execute("ALTER TABLE t ADD COLUMN z INTEGER")
+    stale = cli.invoke(main, ["apply", str(plan), "-c", str(config)])
+    assert stale.exit_code == 1 and "stale plan: duck.main.t changed since the plan" in stale.stderr

@@ -14,12 +14,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from typing import Iterable, Literal
+from contextlib import contextmanager
+from typing import Iterable, Iterator, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import bindparam, column, func, inspect, select, table, text, true
 from sqlalchemy.sql import sqltypes
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.engine.reflection import ObjectKind
 from sqlalchemy.exc import DBAPIError, NoSuchTableError, SQLAlchemyError
 
@@ -90,9 +91,9 @@ def categorize(type_: sqltypes.TypeEngine) -> ColumnCategory:
     return "other"
 
 
-def type_name(type_: sqltypes.TypeEngine, engine: Engine) -> str:
+def type_name(type_: sqltypes.TypeEngine, bind: Engine | Connection) -> str:
     try:
-        return type_.compile(dialect=engine.dialect)
+        return type_.compile(dialect=bind.dialect)
     except Exception:  # noqa: BLE001 - some reflected types (NullType) cannot compile
         return str(type(type_).__name__).upper()
 
@@ -103,15 +104,14 @@ def inspect_schema(engine: Engine, warehouse: str, schema: str, warnings: list[s
     An object whose columns cannot be read is left out, with a message naming it appended to
     ``warnings`` (logged when None). Raises ``WarehouseConnectionError`` when the schema cannot be listed.
     """
-    if engine.dialect.name == "duckdb":
-        return _inspect_information_schema(engine, warehouse, schema)
     left_out: list[tuple[TableKind, str, str]] = []
     sa_schema = _sa_schema(engine, schema)
-    sqlite = engine.dialect.name == "sqlite"
+    dialect = engine.dialect.name
     try:
-        listed = _sqlite_listing(engine, sa_schema) if sqlite else None
+        listed = (_duckdb_listing(engine, schema) if dialect == "duckdb"
+                  else _sqlite_listing(engine, sa_schema) if dialect == "sqlite" else None)
         if listed is None:  # SQLite's get_multi_columns is a PRAGMA per table: go object by object
-            listed = _reflect(engine, sa_schema, left_out, multi=not sqlite)
+            listed = _reflect(engine, sa_schema, left_out, multi=dialect != "sqlite")
         estimates = _estimated_rows(engine, schema)
     except SQLAlchemyError as exc:
         raise WarehouseConnectionError(f"warehouse {warehouse!r}: cannot list schema {schema!r}: "
@@ -129,9 +129,9 @@ def inspect_schema(engine: Engine, warehouse: str, schema: str, warnings: list[s
     return sorted(tables, key=lambda t: t.name)
 
 
-def _sa_schema(engine: Engine, schema: str) -> str | None:
+def _sa_schema(bind: Engine | Connection, schema: str) -> str | None:
     """SQLAlchemy's name for a schema: SQLite's ``main`` is the default (None), which also finds temp tables."""
-    return None if engine.dialect.name == "sqlite" and schema == "main" else schema
+    return None if bind.dialect.name == "sqlite" and schema == "main" else schema
 
 
 Listing = dict[str, tuple[TableKind, list[dict]]]  # object name -> (kind, columns as SQLAlchemy reflects them)
@@ -203,21 +203,34 @@ def _raise_if_disconnected(exc: SQLAlchemyError) -> None:
         raise exc
 
 
-def _column_infos(cols: Iterable[dict], engine: Engine) -> tuple[ColumnInfo, ...]:
-    return tuple(ColumnInfo(name=c["name"], type=c.get("type_name") or type_name(c["type"], engine),
+def _column_infos(cols: Iterable[dict], bind: Engine | Connection) -> tuple[ColumnInfo, ...]:
+    return tuple(ColumnInfo(name=c["name"], type=c.get("type_name") or type_name(c["type"], bind),
                             category=categorize(c["type"]), nullable=bool(c.get("nullable", True))) for c in cols)
 
 
-def inspect_table(engine: Engine, warehouse: str, schema: str, table: str) -> TableInfo | None:
-    """One table's current columns (used by the runner to detect a stale plan); None if gone."""
-    if engine.dialect.name == "duckdb":
-        found = [t for t in _inspect_information_schema(engine, warehouse, schema, only=table)]
-        return found[0] if found else None
-    try:
-        cols = inspect(engine).get_columns(table, schema=_sa_schema(engine, schema))
-    except NoSuchTableError:
-        return None
-    return TableInfo(warehouse=warehouse, schema=schema, name=table, columns=_column_infos(cols, engine))
+def inspect_table(bind: Engine | Connection, warehouse: str, schema: str, table: str) -> TableInfo | None:
+    """One table's current columns (the runner, on its own connection, detects a stale plan); None if gone."""
+    if bind.dialect.name == "duckdb":
+        listed = _duckdb_listing(bind, schema, only=table)
+        if table not in listed:
+            return None
+        cols = listed[table][1]
+    else:
+        try:
+            cols = inspect(bind).get_columns(table, schema=_sa_schema(bind, schema))
+        except NoSuchTableError:
+            return None
+    return TableInfo(warehouse=warehouse, schema=schema, name=table, columns=_column_infos(cols, bind))
+
+
+@contextmanager
+def _connection(bind: Engine | Connection) -> Iterator[Connection]:
+    """The connection itself, or a new one from the engine (closed after)."""
+    if isinstance(bind, Connection):
+        yield bind
+    else:
+        with bind.connect() as conn:
+            yield conn
 
 
 # DuckDB's SQLAlchemy dialect reflects through pg_catalog views that DuckDB does not fully
@@ -243,7 +256,7 @@ _IS_COLUMNS = table("columns", column("table_schema"), column("table_name"), col
                     schema="information_schema")
 
 
-def _inspect_information_schema(engine: Engine, warehouse: str, schema: str, only: str | None = None) -> list[TableInfo]:
+def _duckdb_listing(bind: Engine | Connection, schema: str, only: str | None = None) -> Listing:
     tables_q = select(_IS_TABLES.c.table_name, _IS_TABLES.c.table_type).where(_IS_TABLES.c.table_schema == schema)
     cols_q = (select(_IS_COLUMNS.c.table_name, _IS_COLUMNS.c.column_name, _IS_COLUMNS.c.data_type,
                      _IS_COLUMNS.c.is_nullable)
@@ -252,19 +265,15 @@ def _inspect_information_schema(engine: Engine, warehouse: str, schema: str, onl
     if only is not None:
         tables_q = tables_q.where(_IS_TABLES.c.table_name == only)
         cols_q = cols_q.where(_IS_COLUMNS.c.table_name == only)
-    try:
-        with engine.connect() as conn:
-            kinds = {name: ("view" if kind == "VIEW" else "table") for name, kind in conn.execute(tables_q)}
-            columns: dict[str, list[dict]] = {}
-            for tname, cname, dtype, nullable in conn.execute(cols_q):
-                type_cls = _DUCKDB_TYPES.get(dtype.split("(")[0].upper(), sqltypes.NullType)
-                columns.setdefault(tname, []).append(
-                    {"name": cname, "type": type_cls(), "type_name": dtype, "nullable": nullable == "YES"})
-    except SQLAlchemyError as exc:
-        raise WarehouseConnectionError(f"warehouse {warehouse!r}: cannot list schema {schema!r}: "
-                                       f"{_first_line(exc)}") from None
-    return [TableInfo(warehouse=warehouse, schema=schema, name=name, kind=kinds[name],
-                      columns=_column_infos(columns.get(name, []), engine)) for name in sorted(kinds)]
+    with _connection(bind) as conn:
+        kinds: dict[str, TableKind] = {name: ("view" if kind == "VIEW" else "table")
+                                       for name, kind in conn.execute(tables_q)}
+        columns: dict[str, list[dict]] = {}
+        for tname, cname, dtype, nullable in conn.execute(cols_q):
+            type_cls = _DUCKDB_TYPES.get(dtype.split("(")[0].upper(), sqltypes.NullType)
+            columns.setdefault(tname, []).append(
+                {"name": cname, "type": type_cls(), "type_name": dtype, "nullable": nullable == "YES"})
+    return {name: (kind, columns.get(name, [])) for name, kind in kinds.items()}
 
 
 def _estimated_rows(engine: Engine, schema: str) -> dict[str, int]:
