@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import create_engine as sa_create_engine, text
+from sqlalchemy import create_engine as sa_create_engine, func, select, table, text
 from sqlalchemy.dialects import postgresql
 
 from baselinr.config import ConnectionConfig, ExecutionConfig
@@ -92,6 +92,27 @@ def test_duckdb_catalog(tmp_path):
         conn.execute(text("CREATE TABLE t (x DOUBLE, s VARCHAR)"))
     (table,) = inspect_schema(engine, "duck", "main")
     assert [(c.name, c.type, c.category) for c in table.columns] == [("x", "DOUBLE", "float"), ("s", "VARCHAR", "string")]
+    assert table.estimated_rows == 0
+
+
+def test_duckdb_estimates_are_its_stored_row_counts(tmp_path):
+    path = tmp_path / "w.duckdb"
+    engine = create_engine(ConnectionConfig(type="duckdb", filepath=str(path)))
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE big AS SELECT range AS id FROM range(123457)"))
+        conn.execute(text("CREATE TABLE small (id INTEGER)"))
+        conn.execute(text("INSERT INTO small VALUES (1), (2), (3)"))
+        conn.execute(text("CREATE SCHEMA other"))
+        conn.execute(text("CREATE TABLE other.big AS SELECT range AS id FROM range(10)"))
+        conn.execute(text("CREATE VIEW v AS SELECT * FROM big"))
+    engine.dispose()
+    engine = create_engine(ConnectionConfig(type="duckdb", filepath=str(path)))  # as persisted in the file
+    with engine.connect() as conn:
+        counts = {name: conn.execute(select(func.count()).select_from(table(name))).scalar_one()
+                  for name in ("big", "small")}
+    assert counts == {"big": 123457, "small": 3}
+    assert {t.name: t.estimated_rows for t in inspect_schema(engine, "duck", "main")} == {**counts, "v": None}
+    assert {t.name: t.estimated_rows for t in inspect_schema(engine, "duck", "other")} == {"big": 10}
 
 
 def test_unreachable_server_is_a_one_line_error():

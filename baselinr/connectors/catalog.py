@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from typing import Iterable, Iterator, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import bindparam, column, func, inspect, select, table, text, true
+from sqlalchemy import BigInteger, cast, column, func, inspect, select, table, true
 from sqlalchemy.sql import sqltypes
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.engine.reflection import ObjectKind
@@ -276,17 +276,30 @@ def _duckdb_listing(bind: Engine | Connection, schema: str, only: str | None = N
     return {name: (kind, columns.get(name, [])) for name, kind in kinds.items()}
 
 
+_PG_CLASS = table("pg_class", column("relname"), column("relnamespace"), column("relkind"), column("reltuples"),
+                  schema="pg_catalog")
+_PG_NAMESPACE = table("pg_namespace", column("oid"), column("nspname"), schema="pg_catalog")
+
+
 def _estimated_rows(engine: Engine, schema: str) -> dict[str, int]:
-    """Cheap row estimates where the database keeps them (PostgreSQL's reltuples); else none."""
-    if engine.dialect.name != "postgresql":
+    """Cheap row estimates kept by the database, one query per schema; none for views or elsewhere.
+
+    PostgreSQL: ``reltuples`` as of the last ANALYZE/autovacuum (-1, never analysed, is unknown).
+    DuckDB: ``duckdb_tables().estimated_size``, the rows stored (deleted ones count until compacted).
+    """
+    if engine.dialect.name == "postgresql":
+        cls, nsp = _PG_CLASS, _PG_NAMESPACE
+        query = (select(cls.c.relname, cast(cls.c.reltuples, BigInteger))
+                 .join_from(cls, nsp, nsp.c.oid == cls.c.relnamespace)
+                 .where(nsp.c.nspname == schema, cls.c.relkind.in_(["r", "m", "p"])))
+    elif engine.dialect.name == "duckdb":
+        tables = func.duckdb_tables().table_valued("database_name", "schema_name", "table_name", "estimated_size")
+        query = (select(tables.c.table_name, tables.c.estimated_size)
+                 .where(tables.c.database_name == func.current_database(), tables.c.schema_name == schema))
+    else:
         return {}
-    query = text(
-        "SELECT c.relname, c.reltuples::bigint FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE n.nspname = :schema AND c.relkind IN ('r', 'm', 'p')"
-    ).bindparams(bindparam("schema"))
     with engine.connect() as conn:
-        # reltuples is -1 for a table never analysed: unknown, not empty.
-        return {name: int(n) for name, n in conn.execute(query, {"schema": schema}) if n is not None and n >= 0}
+        return {name: int(n) for name, n in conn.execute(query) if n is not None and n >= 0}
 
 
 def _first_line(exc: BaseException) -> str:
