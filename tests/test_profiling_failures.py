@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from baselinr.connectors.catalog import ColumnInfo, TableInfo
 from baselinr.profiling import MAX_SELECT_ITEMS, profile_table
+from baselinr.profiling.dialects import Flavor
 from tests.test_profiling_fixtures import (
     BACKENDS, StatementCounter, assert_close, column, expected_histogram, make_engine, profile, reflect, schema_of,
     task_for,
@@ -155,3 +156,11 @@ def test_columns_of_unknown_tables_in_other_schemas_are_quoted(engine: Engine) -
     with engine.connect() as conn:
         result = profile_table(conn, task_for(info, metrics=("min", "max", "mean")))
     assert column(result, "v") == {"min": 3, "max": 4, "mean": 3.5}
+
+
+@pytest.mark.parametrize("dialect, recovery", [
+    ("sqlite", "none"), ("postgresql", "savepoint"), ("duckdb", "rollback"), ("mysql", "rollback"),
+    ("snowflake", "rollback"), ("bigquery", "rollback"), ("redshift", "rollback")])
+def test_only_postgresql_recovers_with_savepoints(dialect: str, recovery: str) -> None:
+    # Snowflake, BigQuery and Redshift have no SAVEPOINT: a savepoint would fail every statement there.
+    assert Flavor(dialect).recovery == recovery

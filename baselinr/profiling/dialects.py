@@ -2,8 +2,8 @@
 
 Everything here builds SQLAlchemy Core expressions (identifiers quoted by SQLAlchemy); no SQL
 text is assembled by hand. One ``Flavor`` per call of ``profile_table``, from
-``conn.dialect.name``; unknown dialects get the ANSI choices (``stddev_samp``, CAST to text,
-savepoints), which fit PostgreSQL-like warehouses (Redshift, Snowflake, BigQuery).
+``conn.dialect.name``; unknown dialects get the ANSI choices (``stddev_samp``, CAST to text) and
+recover from a failed statement by rolling back, which every warehouse supports.
 """
 
 from __future__ import annotations
@@ -50,13 +50,12 @@ class Flavor:
 
         SQLite: a failed SELECT leaves the transaction usable (and pysqlite's SAVEPOINT handling
         is unreliable). PostgreSQL aborts the whole transaction, so each statement runs in a
-        SAVEPOINT. DuckDB aborts too but has no savepoints: roll back (profiling only reads).
+        SAVEPOINT. Others roll back (profiling only reads, so nothing is lost): DuckDB aborts
+        like PostgreSQL but has no savepoints, and neither have Snowflake, BigQuery or Redshift.
         """
         if self.name == "sqlite":
             return "none"
-        if self.name == "duckdb":
-            return "rollback"
-        return "savepoint"
+        return "savepoint" if self.name == "postgresql" else "rollback"
 
     def prepare(self, conn: Connection) -> None:
         """Per-connection setup before profiling (SQLite: register the stddev aggregate)."""
