@@ -65,13 +65,29 @@ def seal(plan: Plan) -> Plan:
 
     def encode(task: TaskSpec) -> str:
         body = task.model_dump(mode="json", by_alias=True, exclude={"digest"})
-        task_digest = digest(body)
-        sealed.append(task.model_copy(update={"digest": task_digest}))
-        return compact_json({**body, "digest": task_digest})
+        value = task_digest(body)
+        sealed.append(task.model_copy(update={"digest": value}))
+        return compact_json({**body, "digest": value})
 
     value = split_digest(plan.model_copy(update={"plan_digest": ""}), "tasks", exclude="plan_digest",
                          encode_item=encode)
     return plan.model_copy(update={"tasks": tuple(sealed), "plan_digest": value})
+
+
+# Left out of a task's digest: the digest itself, and the row estimate, an ordering hint that
+# moves with every ANALYZE without changing what the task does (the plan digest still covers it).
+_NOT_DIGESTED = ("digest", "estimated_rows")
+
+
+def task_digest(task: TaskSpec | dict[str, Any]) -> str:
+    """sha256 of the task's compact canonical JSON without ``digest`` and ``estimated_rows``."""
+    body = task.model_dump(mode="json", by_alias=True) if isinstance(task, TaskSpec) else task
+    return digest({k: v for k, v in body.items() if k not in _NOT_DIGESTED})
+
+
+def legacy_task_digest(task: TaskSpec) -> str:
+    """The task digest of plans written before ``estimated_rows`` left it (still accepted on load)."""
+    return digest(task, exclude="digest")
 
 
 def plan_digest(plan: Plan) -> str:

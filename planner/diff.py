@@ -2,7 +2,9 @@
 caps, connections and batch counts, and execution settings.
 
 Digests are not compared (they change whenever anything does); a task's batch is, so a reviewer
-sees a table move between dependency levels or batches.
+sees a table move between dependency levels or batches. A new row estimate alone (ANALYZE,
+autovacuum, inserts) is listed apart as re-estimated and is not a change: it only orders tasks,
+and when that moves a task to another batch the move is the change.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pydantic import Field
 from planner.canonical import canonical_json
 from planner.models import Plan, PlanModel
 
-_IGNORED_TASK_FIELDS = {"digest", "id"}
+_IGNORED_TASK_FIELDS = {"digest", "id", "estimated_rows"}
 
 
 class FieldChange(PlanModel):
@@ -30,6 +32,14 @@ class ItemChange(PlanModel):
     changes: tuple[FieldChange, ...]
 
 
+class Reestimate(PlanModel):
+    """A task in both plans whose row estimate differs."""
+
+    id: str
+    old: int | None
+    new: int | None
+
+
 class PlanDiff(PlanModel):
     added: tuple[str, ...] = ()
     removed: tuple[str, ...] = ()
@@ -38,10 +48,11 @@ class PlanDiff(PlanModel):
     warehouses_removed: tuple[str, ...] = ()
     warehouses_changed: tuple[ItemChange, ...] = ()
     settings: tuple[FieldChange, ...] = Field((), description="execution settings, environment, format version, warnings.")
+    reestimated: tuple[Reestimate, ...] = Field((), description="Tasks whose estimated_rows alone differ; not changes.")
 
     @property
     def has_changes(self) -> bool:
-        return any(getattr(self, name) for name in type(self).model_fields)
+        return any(getattr(self, name) for name in type(self).model_fields if name != "reestimated")
 
 
 def diff(old: Plan, new: Plan) -> PlanDiff:
@@ -57,6 +68,7 @@ def diff(old: Plan, new: Plan) -> PlanDiff:
         warehouses_removed=tuple(sorted(old_wh.keys() - new_wh.keys())),
         warehouses_changed=_changed(old_wh, new_wh),
         settings=_field_changes(old_top, new_top),
+        reestimated=_reestimates(old, new),
     )
 
 
@@ -66,9 +78,10 @@ def dumps_diff(result: PlanDiff) -> str:
 
 
 def render_diff_text(result: PlanDiff) -> str:
-    """A reviewer's rendering: '+' added, '-' removed, '~' changed with one line per field."""
+    """A reviewer's rendering: '+' added, '-' removed, '~' changed with one line per field, then
+    the re-estimated tasks (not changes)."""
     if not result.has_changes:
-        return "no changes\n"
+        return "no changes\n" + _render_reestimates(result.reestimated)
     lines = [f"tasks: {len(result.added)} added, {len(result.removed)} removed, {len(result.changed)} changed"]
     lines += [f"+ {tid}" for tid in result.added] + [f"- {tid}" for tid in result.removed]
     for item in result.changed:
@@ -80,7 +93,25 @@ def render_diff_text(result: PlanDiff) -> str:
         lines.append(f"~ warehouse {item.id}")
         lines += [f"    {_describe(c)}" for c in item.changes]
     lines += [f"~ {_describe(c)}" for c in result.settings]
+    return "\n".join(lines) + "\n" + _render_reestimates(result.reestimated)
+
+
+def _render_reestimates(items: tuple[Reestimate, ...]) -> str:
+    if not items:
+        return ""
+    lines = [f"re-estimated: {len(items)} task(s), row estimates only (not a change)"]
+    lines += [f"  {r.id}: {_rows(r.old)} -> {_rows(r.new)} rows" for r in items]
     return "\n".join(lines) + "\n"
+
+
+def _rows(value: int | None) -> str:
+    return "unknown" if value is None else f"{value:,}"
+
+
+def _reestimates(old: Plan, new: Plan) -> tuple[Reestimate, ...]:
+    before = {t.id: t.estimated_rows for t in old.tasks}
+    return tuple(Reestimate(id=t.id, old=before[t.id], new=t.estimated_rows)
+                 for t in sorted(new.tasks, key=lambda t: t.id) if t.id in before and before[t.id] != t.estimated_rows)
 
 
 def _settings_view(plan: Plan) -> dict[str, Any]:

@@ -18,8 +18,8 @@ from pydantic import ValidationError
 
 from baselinr.config.loader import format_validation_error
 from baselinr.errors import PlanError
-from planner.canonical import digest, iter_canonical_json
-from planner.compiler import plan_digest, seal
+from planner.canonical import iter_canonical_json
+from planner.compiler import legacy_task_digest, plan_digest, seal, task_digest
 from planner.graph import dependency_graph
 from planner.models import READABLE_FORMAT_VERSIONS, Plan
 
@@ -107,7 +107,7 @@ def check_plan(plan: Plan) -> None:
         raise PlanError(f"task {misplaced}: in {batched[misplaced]} batches, expected exactly 1; {REPLAN}")
     dependency_graph((t.id, t.depends_on) for t in plan.tasks)
     for task in plan.tasks:
-        if task.digest != digest(task, exclude="digest"):
+        if task.digest != task_digest(task) and task.digest != legacy_task_digest(task):
             raise PlanError(f"task {task.id}: digest mismatch: the task was edited after compilation; {REPLAN}")
     if plan.plan_digest != plan_digest(plan):
         raise PlanError(f"plan digest mismatch: the plan was edited after compilation; {REPLAN}")

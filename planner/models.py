@@ -45,9 +45,10 @@ class TaskSpec(PlanModel):
     compute_histograms: bool
     histogram_bins: int
     selection: SelectionRef
-    estimated_rows: int | None = None
+    estimated_rows: int | None = Field(None, description="The database's row estimate at plan time; orders tasks, "
+                                                         "and is left out of the task digest.")
     depends_on: tuple[str, ...] = ()
-    digest: str = Field("", description="sha256 of the task's canonical JSON without this field.")
+    digest: str = Field("", description="sha256 of the task's canonical JSON without this field and estimated_rows.")
 
 
 class WarehouseSpec(PlanModel):

@@ -3,6 +3,7 @@ determinism and secrets. Expected values are worked out by hand from the fixture
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 
@@ -105,20 +106,43 @@ def test_config_digest_ignores_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     assert other.config_digest != base.config_digest
 
 
+def sha(value: object) -> str:
+    """A digest as PLAN_FORMAT.md defines it, computed independently of the planner."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def test_digests_are_sha256_of_compact_sorted_json(plan: planner.Plan) -> None:
-    import hashlib
-    import json
-
-    def sha(value: object) -> str:
-        text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
     text = planner.dumps_plan(plan)
     data = json.loads(text)
     assert text == json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
     for task in data["tasks"]:
-        assert task["digest"] == sha({k: v for k, v in task.items() if k != "digest"})
+        assert task["digest"] == sha({k: v for k, v in task.items() if k not in ("digest", "estimated_rows")})
     assert data["plan_digest"] == sha({k: v for k, v in data.items() if k != "plan_digest"})
+
+
+def test_a_re_estimate_keeps_task_digests_and_changes_the_plan_digest() -> None:
+    catalog = multi_catalog()
+    grown = catalog.model_copy(update={"tables": [t.model_copy(update={"estimated_rows": (t.estimated_rows or 0) + 7})
+                                                  for t in catalog.tables]})
+    before, after = planner.compile(multi_config(), catalog), planner.compile(multi_config(), grown)
+    assert [t.estimated_rows for t in before.tasks] != [t.estimated_rows for t in after.tasks]
+    assert [(t.id, t.digest) for t in before.tasks] == [(t.id, t.digest) for t in after.tasks]
+    assert before.plan_digest != after.plan_digest
+    data = json.loads(planner.dumps_plan(before))
+    data["tasks"][0]["estimated_rows"] += 1  # still covered by the plan digest
+    with pytest.raises(PlanError, match="plan digest mismatch"):
+        planner.load_plan(json.dumps(data))
+
+
+def test_plans_with_task_digests_over_the_estimate_still_load() -> None:
+    """Plans written before estimated_rows left the task digest (e.g. a run to resume) are accepted."""
+    data = json.loads(planner.dumps_plan(planner.compile(multi_config(), multi_catalog())))
+    for task in data["tasks"]:
+        task["digest"] = sha({k: v for k, v in task.items() if k != "digest"})
+    data["plan_digest"] = sha({k: v for k, v in data.items() if k != "plan_digest"})
+    assert any(t["estimated_rows"] is not None for t in data["tasks"])
+    assert planner.load_plan(json.dumps(data)).tasks[0].digest == data["tasks"][0]["digest"]
 
 
 def test_byte_identical_across_runs_and_catalog_orders() -> None:
