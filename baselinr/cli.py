@@ -130,7 +130,13 @@ def plan_command(config_path: str, output: str | None, fmt: str | None, old_path
     configure_logging(level="warning")
     old = planner.load_plan(old_path) if old_path else None
     config = load_config(config_path)
-    plan = planner.compile(config, gather_catalog(config))
+    catalog = gather_catalog(config)
+    try:
+        plan = planner.compile(config, catalog)
+    except BaselinrError:  # e.g. an explicit table left out of the catalog: say why before the error
+        for warning in catalog.warnings:
+            click.echo(f"warning: {warning}", err=True)
+        raise
     if output:
         planner.write_plan(plan, output)
     click.echo(planner.summary_line(plan), err=True)

@@ -60,6 +60,17 @@ def test_plan_cli_plans_the_rest_of_a_schema_with_a_broken_view(tmp_path: Path, 
     assert f"warning: {BROKEN}\n" in result.stderr
 
 
+def test_naming_a_broken_view_explicitly_says_why_it_was_left_out(tmp_path: Path, sqlite_path: Path) -> None:
+    make_broken_sqlite(sqlite_path)
+    config = tmp_path / "cfg.yml"
+    config.write_text(yaml.safe_dump({"sources": {"lake": {"type": "sqlite", "filepath": str(sqlite_path)}},
+                                      "profiling": {"tables": [{"table": "broken"}]}}))
+    result = CliRunner().invoke(main, ["plan", "-c", str(config)], catch_exceptions=False)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr == (f"warning: {BROKEN}\n"
+                             "error: profiling.tables[0]: table 'main.broken' not found in warehouse 'lake'\n")
+
+
 @contextmanager
 def statements(engine: Engine) -> Iterator[list[str]]:
     """The SQL statements the engine sends while the block runs."""
