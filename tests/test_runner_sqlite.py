@@ -174,6 +174,23 @@ def test_failure_is_isolated_dependents_skipped_and_resume_finishes(tmp_path, ch
     assert resume_run(None, config, reporter=SilentReporter()) is None  # nothing left
 
 
+def test_resume_reports_tables_changed_since_the_plan_as_stale_before_running(tmp_path, chain_db):
+    cfg = write_config(tmp_path, chain_data(tmp_path, chain_db))
+    (tmp_path / "plan.json").write_text(cli("plan", "-c", str(cfg), cwd=tmp_path).stdout)
+    with sqlite3.connect(chain_db) as raw:
+        raw.execute("DROP TABLE a")  # a fails; b and c are skipped
+    assert cli("apply", "plan.json", "-c", str(cfg), cwd=tmp_path).returncode == 1
+    with sqlite3.connect(chain_db) as raw:  # a is back as planned; b, never run, changed meanwhile
+        raw.execute("CREATE TABLE a (id INTEGER, v TEXT)")
+        raw.execute("ALTER TABLE b RENAME COLUMN v TO w")
+    result = cli("resume", "-c", str(cfg), cwd=tmp_path)
+    explained = result.stderr.split("resuming run ", 1)[1].splitlines()[1:4]
+    assert explained == ["  lite.main.a: was stale: table gone; matches the plan again",
+                         "  lite.main.b: stale: column v dropped",
+                         "  lite.main.c: skipped: upstream lite.main.a failed"]
+    assert result.returncode == 1  # b fails as stale when it runs, so c is skipped again
+
+
 def test_changed_columns_fail_as_stale_and_resume_explains(tmp_path, chain_db, capsys):
     config = make_config(chain_data(tmp_path, chain_db))
     plan = compile_plan(config)

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
 
 from baselinr.config.models import RetryConfig
-from baselinr.connectors import inspect_table
+from baselinr.connectors import TableInfo, inspect_table
 from baselinr.errors import StalePlanError
 from baselinr.events import bus as ev
 from baselinr.events.bus import EventBus
@@ -35,7 +35,12 @@ def application_name(run_id: str) -> str:
 
 def stale_reason(conn: Connection, task: TaskSpec) -> str | None:
     """Why the table no longer matches the plan, or None when it still does."""
-    current = inspect_table(conn, task.warehouse, task.schema_, task.table)
+    return describe_change(task, inspect_table(conn, task.warehouse, task.schema_, task.table))
+
+
+def describe_change(task: TaskSpec, current: TableInfo | None) -> str | None:
+    """What changed since the plan ("table gone", "column x dropped", ...), given the table as it
+    is now (None: gone); None when its columns still match the plan's fingerprint."""
     if current is None:
         return "table gone"
     if current.fingerprint == task.fingerprint:

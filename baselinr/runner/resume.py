@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import defaultdict
 
 from sqlalchemy import and_, func, select, table, column
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from baselinr.runner.executor import application_name
+from baselinr.connectors import inspect_schema
+from baselinr.errors import BaselinrError, StateError
+from baselinr.runner.executor import application_name, describe_change
 from baselinr.runner.outcome import TaskStatus
-from baselinr.errors import StateError
 from baselinr.runner.state import RunRow, TaskRow
-from planner.models import Plan
+from planner.models import Plan, TaskSpec
 
 logger = logging.getLogger("baselinr.runner")
 
@@ -44,6 +46,32 @@ def reason_for(row: TaskRow) -> str:
     if row.status == TaskStatus.FAILED and stale:
         return f"stale: {stale.group(1)}"
     return f"{row.status}: {row.error_message}"
+
+
+def mark_stale(plan: Plan, reasons: dict[str, str], engines: dict[str, Engine]) -> dict[str, str]:
+    """``reasons`` with "stale: <what changed>" for each task whose table changed since the plan
+    (and "was stale: ...; matches the plan again" for one that failed as stale and was put back).
+
+    One bulk listing per (warehouse, schema) of the tasks to re-run, as the planner reads them; a
+    warehouse that cannot be listed now is left for the run to report per task.
+    """
+    by_schema: dict[tuple[str, str], list[TaskSpec]] = defaultdict(list)
+    for task_id in reasons:
+        task = plan.task(task_id)
+        by_schema[(task.warehouse, task.schema_)].append(task)
+    marked = dict(reasons)
+    for (warehouse, schema), tasks in sorted(by_schema.items()):
+        try:
+            current = {t.name: t for t in inspect_schema(engines[warehouse], warehouse, schema, warnings=[])}
+        except BaselinrError:
+            continue
+        for task in tasks:
+            change = describe_change(task, current.get(task.table))
+            if change is not None:
+                marked[task.id] = f"stale: {change}"
+            elif marked[task.id].startswith("stale: "):  # failed as stale, since put back as planned
+                marked[task.id] = f"was {marked[task.id]}; matches the plan again"
+    return marked
 
 
 def refuse_orchestrated(run: RunRow, rows: list[TaskRow]) -> None:

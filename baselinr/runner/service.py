@@ -18,7 +18,7 @@ from baselinr.events.bus import EventBus
 from baselinr.runner.lease import Lease
 from baselinr.runner.outcome import RunStatus, TaskStatus
 from baselinr.runner.reporter import Reporter
-from baselinr.runner.resume import cancel_orphans, refuse_orchestrated, resume_reasons
+from baselinr.runner.resume import cancel_orphans, mark_stale, refuse_orchestrated, resume_reasons
 from baselinr.runner.runner import RunOptions, Runner
 from baselinr.runner.state import StateStore, new_run_id
 from baselinr.runner.summary import RunSummary
@@ -61,16 +61,19 @@ class _Job:
             bus.close()
 
     def execute(self, bus: EventBus, run_id: str, task_ids: set[str], done: set[str],
-                resuming: bool = False) -> RunSummary:
+                resume_reasons: dict[str, str] | None = None) -> RunSummary:
+        """Run ``task_ids``; on resume (``resume_reasons`` given) first clear the dead runner's queries
+        and say what runs again and why, stale tables included."""
         max_workers = self.options.max_workers or self.plan.execution.max_workers
         config = self.config or BaselinrConfig()
         engines = open_engines(self.connections, max_workers)
         try:
-            if resuming:
+            if resume_reasons is not None:
                 killed = cancel_orphans(run_id, engines)
                 if killed:
                     self.reporter.note(f"terminated {len(killed)} query(ies) a dead runner of this run left on the "
                                        f"server (backend pids {', '.join(map(str, killed))})")
+                self.reporter.explain(run_id, mark_stale(self.plan, resume_reasons, engines))
             runner = Runner(self.store, self.plan, run_id, engines, config.retry,
                             secrets_of(self.connections, self.config), self.options, self.reporter, bus)
             return runner.execute(task_ids, done)
@@ -122,8 +125,7 @@ def resume_run(run_id: str | None = None, config: BaselinrConfig | None = None, 
             store.set_run_status(row.run_id, RunStatus.SUCCEEDED)
             reporter.note(f"nothing to resume: every task of run {row.run_id} succeeded")
             return None
-        reporter.explain(row.run_id, reasons)
         with job.observed(row.run_id, "resume") as bus:
             store.set_run_status(row.run_id, RunStatus.RUNNING)
             done = {r.task_id for r in rows if r.status == TaskStatus.SUCCEEDED}
-            return job.execute(bus, row.run_id, set(reasons), done, resuming=True)
+            return job.execute(bus, row.run_id, set(reasons), done, resume_reasons=reasons)
