@@ -7,8 +7,10 @@ runner's main loop is the one writer.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import threading
-from typing import Callable
+from typing import Any, Callable, Iterator
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
@@ -26,6 +28,11 @@ from baselinr.runner.state import utcnow
 from planner.models import TaskSpec
 
 BackendPidCallback = Callable[[str, int], None]
+logger = logging.getLogger("baselinr.runner")
+# How to stop a driver connection's running query from another thread (or a signal handler).
+_CANCEL_METHOD = {"sqlite": "interrupt", "duckdb": "interrupt", "postgresql": "cancel"}
+# SQLite runs the abort check every this many virtual-machine steps (well under a millisecond).
+_SQLITE_CHECK_STEPS = 10_000
 
 
 def application_name(run_id: str) -> str:
@@ -59,7 +66,45 @@ class TaskExecutor:
                  stop: threading.Event | None = None) -> None:
         self.run_id, self.engines, self.retry, self.secrets = run_id, engines, retry, secrets
         self.bus, self.on_backend_pid = event_bus, on_backend_pid
-        self.stop = stop or threading.Event()
+        self.stop = stop or threading.Event()  # no retry, no new attempt (first Ctrl-C, fail-fast)
+        self.aborted = threading.Event()  # stop the running queries too (second Ctrl-C)
+        self._running: dict[int, tuple[str, Any]] = {}  # thread id -> (dialect, driver connection)
+        self._lock = threading.Lock()
+
+    def abort(self) -> None:
+        """Stop every running query now, on the server too; safe from a signal handler or any thread.
+
+        SQLite and DuckDB are interrupted, PostgreSQL gets a cancel request; SQLite also refuses
+        every later statement of the task (profiling retries a failed select in parts).
+        """
+        self.aborted.set()
+        with self._lock:
+            running = list(self._running.values())
+        for dialect, driver in running:
+            try:
+                getattr(driver, _CANCEL_METHOD[dialect])()
+            except Exception as exc:  # noqa: BLE001 - best effort: the process is about to exit
+                logger.warning("could not cancel a running %s query: %s", dialect, exc)
+
+    @contextlib.contextmanager
+    def _cancellable(self, conn: Connection) -> Iterator[None]:
+        """Register the connection's running query with ``abort`` for the block."""
+        dialect, driver = conn.dialect.name, conn.connection.driver_connection
+        if dialect not in _CANCEL_METHOD:
+            yield
+            return
+        if dialect == "sqlite":
+            driver.set_progress_handler(lambda: int(self.aborted.is_set()), _SQLITE_CHECK_STEPS)
+        key = threading.get_ident()
+        with self._lock:
+            self._running[key] = (dialect, driver)
+        try:
+            yield
+        finally:
+            with self._lock:
+                del self._running[key]
+            if dialect == "sqlite":
+                driver.set_progress_handler(None, 0)
 
     def execute(self, task: TaskSpec) -> TaskOutcome:
         """Run the task to its final outcome (never raises for a task failure)."""
@@ -89,7 +134,7 @@ class TaskExecutor:
                                finished_at=utcnow(), result=result)
 
     def _attempt(self, task: TaskSpec) -> ProfilingResult:
-        with self.engines[task.warehouse].connect() as conn:
+        with self.engines[task.warehouse].connect() as conn, self._cancellable(conn):
             if conn.dialect.name == "postgresql":
                 pid = conn.execute(select(func.pg_backend_pid(), func.set_config(
                     "application_name", application_name(self.run_id), False))).first()[0]

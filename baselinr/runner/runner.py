@@ -103,8 +103,8 @@ class Runner:
         if self.whole_run:
             self.bus.emit(ev.RUN_STARTED, run_id=self.run_id, tasks=len(order), max_workers=self.max_workers)
         sequential = self.max_workers == 1
-        executor = TaskExecutor(self.run_id, self.engines, self.retry, self.secrets, self.bus,
-                                self._record_pid if sequential else self._queue_pid, self._stop)
+        executor = self._executor = TaskExecutor(self.run_id, self.engines, self.retry, self.secrets, self.bus,
+                                                 self._record_pid if sequential else self._queue_pid, self._stop)
         pool = None if sequential else WorkerPool(self.max_workers, self.plan.execution.queue_size)
         aborted = False
         with _sigint_sets_flag(self._on_sigint):
@@ -123,8 +123,10 @@ class Runner:
         return self._summarize(time.monotonic() - started)
 
     def _on_sigint(self) -> None:
-        """First Ctrl-C: start nothing more, let running tasks finish. A second one aborts."""
+        """First Ctrl-C: start nothing more, let running tasks finish. A second one cancels the
+        running queries and aborts (their tasks stay "running": resume re-runs them)."""
         if self._interrupted:
+            self._executor.abort()
             raise KeyboardInterrupt
         self._interrupted = True
         self._stop.set()
@@ -144,7 +146,10 @@ class Runner:
             task = self._tasks[task_id]
             self._start(task, sched)
             if pool is None:
-                self._finish(sched, executor.execute(task))
+                outcome = executor.execute(task)
+                if executor.aborted.is_set():  # the interrupt may have surfaced as the task's query error
+                    raise KeyboardInterrupt
+                self._finish(sched, outcome)
             else:
                 future = pool.submit(executor.execute, task)
                 self._future_task[future] = task_id
