@@ -10,12 +10,12 @@ import functools
 import logging
 import os
 import sys
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import click
 
 from baselinr import __version__
-from baselinr.errors import BaselinrError
+from baselinr.errors import BaselinrError, PlanError
 import planner
 from baselinr.config import load_config
 from baselinr.connectors import gather_catalog
@@ -129,19 +129,11 @@ def plan_command(config_path: str, output: str | None, fmt: str | None, old_path
     """Compile the config into a plan; nothing is profiled. The plan JSON goes to stdout."""
     configure_logging(level="warning")
     old = planner.load_plan(old_path) if old_path else None
-    config = load_config(config_path)
-    catalog = gather_catalog(config)
-    try:
-        plan = planner.compile(config, catalog)
-    except BaselinrError:  # e.g. an explicit table left out of the catalog: say why before the error
-        for warning in catalog.warnings:
-            click.echo(f"warning: {warning}", err=True)
-        raise
+    plan = _compile(config_path)[1]
     if output:
         planner.write_plan(plan, output)
     click.echo(planner.summary_line(plan), err=True)
-    for warning in plan.warnings:
-        click.echo(f"warning: {warning}", err=True)
+    _warn(plan.warnings)
     if old is not None:
         _emit_diff(planner.diff(old, plan), as_json=fmt == "json")
     elif fmt == "text":
@@ -158,6 +150,23 @@ def plan_command(config_path: str, output: str | None, fmt: str | None, old_path
 def diff_command(old_path: str, new_path: str, as_json: bool) -> None:
     """Show what changed between two plans: exit 0 same, 1 changed, 2 bad input."""
     _emit_diff(planner.diff(planner.load_plan(old_path), planner.load_plan(new_path)), as_json)
+
+
+def _compile(config_path: str) -> "tuple[BaselinrConfig, planner.Plan]":
+    """Load the config, read the warehouses' catalog, compile. A compile error names the config
+    file and follows the catalog's warnings (an explicit table left out as unreadable says why)."""
+    config = load_config(config_path)
+    catalog = gather_catalog(config)
+    try:
+        return config, planner.compile(config, catalog)
+    except PlanError as exc:
+        _warn(catalog.warnings)
+        raise PlanError(f"{config_path}: {exc}") from None
+
+
+def _warn(warnings: Iterable[str]) -> None:
+    for warning in warnings:
+        _say(f"warning: {warning}", logging.WARNING)
 
 
 def _emit_diff(result: planner.PlanDiff, as_json: bool) -> None:
@@ -267,8 +276,9 @@ def profile_command(config_path: str, max_workers: int | None, caps: dict[str, i
     """Plan and apply in one step (the classic usage)."""
     from baselinr.runner import RunOptions, apply_plan
 
-    config = load_config(config_path)
-    plan = planner.compile(config, gather_catalog(config))
+    config, plan = _compile(config_path)
+    if plan.tasks:  # an empty plan's warnings come with apply's "nothing to apply"
+        _warn(plan.warnings)  # e.g. a pattern that matched nothing, a view left out as unreadable
     options = RunOptions(max_workers=max_workers, caps=caps, fail_fast=fail_fast, metrics_file=metrics_file)
     _finish_run(lambda: apply_plan(plan, config, options))
 
@@ -282,9 +292,11 @@ def status_command(run_id: str | None, config_path: str | None, as_json: bool) -
     """List runs, or RUN_ID's tasks with state, attempts, duration and error (on stdout)."""
     from baselinr.runner import open_state
     from baselinr.runner.status import dumps_status, render_run, render_runs, run_status, runs_status
+    from baselinr.storage import storage_errors
 
-    store = open_state(_optional_config(config_path))
-    data = run_status(store, run_id) if run_id else runs_status(store)
+    with storage_errors():  # e.g. create_tables: false on a database without the tables
+        store = open_state(_optional_config(config_path))
+        data = run_status(store, run_id) if run_id else runs_status(store)
     render = dumps_status if as_json else (render_run if run_id else render_runs)
     click.echo(render(data), nl=False)
 

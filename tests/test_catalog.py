@@ -68,7 +68,7 @@ def test_naming_a_broken_view_explicitly_says_why_it_was_left_out(tmp_path: Path
     result = CliRunner().invoke(main, ["plan", "-c", str(config)], catch_exceptions=False)
     assert result.exit_code == 2 and result.stdout == ""
     assert result.stderr == (f"warning: {BROKEN}\n"
-                             "error: profiling.tables[0]: table 'main.broken' not found in warehouse 'lake'\n")
+                             f"error: {config}: profiling.tables[0]: table 'main.broken' not found in warehouse 'lake'\n")
 
 
 @contextmanager

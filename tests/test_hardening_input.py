@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 from pathlib import Path
 
@@ -212,6 +213,40 @@ def test_a_plan_with_no_tasks_applies_nothing_and_says_why(project: Path) -> Non
         result = CliRunner().invoke(main, args)
         assert (result.exit_code, result.stdout, result.stderr) == (0, "", said)
     assert run_count(project / "store.db") == 0
+
+
+def test_profile_prints_the_plans_warnings_before_running(project: Path) -> None:
+    data = config_data(project, {"wh": {"type": "sqlite", "filepath": str(project / "wh.db")}},
+                       [{"table": "a"}, {"pattern": "zzz*"}])
+    result = CliRunner().invoke(main, ["profile", "-c", str(write_config(project, data))])
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.splitlines()[0] == ("warning: profiling.tables[1]: pattern 'zzz*' (glob) in main matched no "
+                                             "table in warehouse 'wh'")
+
+
+def test_a_storage_folder_that_cannot_be_created_is_one_line(project: Path) -> None:
+    data = base(project)
+    data["storage"]["connection"]["filepath"] = str(project / "wh.db" / "sub" / "store.db")  # under a file
+    cfg = write_config(project, data)
+    (project / "plan.json").write_text(planner.dumps_plan(compile_plan(make_config(base(project)))), encoding="utf-8")
+    for args in (["apply", str(project / "plan.json"), "-c", str(cfg)], ["status", "-c", str(cfg)]):
+        result = CliRunner().invoke(main, args)
+        assert (result.exit_code, result.stdout, result.stderr) == (
+            2, "", f"error: storage database {project / 'wh.db' / 'sub' / 'store.db'}: cannot create its folder "
+                   f"{project / 'wh.db' / 'sub'}: Not a directory\n"), result.stderr
+
+
+def test_status_on_a_storage_database_without_tables_is_one_line(project: Path) -> None:
+    data = base(project)
+    data["storage"]["create_tables"] = False
+    sqlite3.connect(project / "empty.db").close()
+    data["storage"]["connection"]["filepath"] = str(project / "empty.db")
+    cfg = write_config(project, data)
+    for args in (["status", "-c", str(cfg)], ["status", "some-run", "-c", str(cfg)]):
+        result = CliRunner().invoke(main, args)
+        assert (result.exit_code, result.stdout) == (2, ""), result.stderr
+        assert re.fullmatch(r"error: storage database unavailable: no such table: baselinr_(plan|task)_runs\n",
+                            result.stderr), result.stderr
 
 
 def test_a_sqlite_warehouse_file_gone_at_apply_fails_its_tasks_and_is_not_recreated(project: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import statistics
 import threading
@@ -84,23 +85,29 @@ def test_profile_engine_sequential_creates_no_pool(tmp_path, flights_db, no_pool
     assert [r.table for r in ProfileEngine(make_config(nyc_data(tmp_path, flights_db))).profile()] == list(SMALL)
 
 
-def test_profile_table_task_returns_none_for_a_failed_table_and_the_others_still_profile(tmp_path, chain_db, caplog):
+def test_profile_table_task_returns_none_for_a_failed_table_and_the_others_still_profile(tmp_path, chain_db):
     config = make_config(chain_data(tmp_path, chain_db))
     plan = compile_plan(config)
     with sqlite3.connect(chain_db) as raw:
         raw.execute("DROP TABLE b")
     engine = create_engine(f"sqlite:///{chain_db}")
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)  # on the logger itself: CLI tests may have reconfigured propagation
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("baselinr.worker_pool")
+    logger.addHandler(handler)
     try:
         in_thread = [profile_table_task(engine, task) for task in plan.tasks]
         with WorkerPool(2) as pool:
             pooled = pool.wait_for_completion([pool.submit(profile_table_task, engine, t) for t in plan.tasks])
     finally:
+        logger.removeHandler(handler)
         engine.dispose()
     for results in (in_thread, pooled):
         by_table = {t.table: r for t, r in zip(plan.tasks, results)}
         assert {t: (r.table, r.row_count) if r else None for t, r in by_table.items()} == {
             "a": ("a", 5), "b": None, "c": ("c", 5), "d": ("d", 5)}
-    failures = [r.getMessage() for r in caplog.records if r.name == "baselinr.worker_pool"]
+    failures = [r.getMessage() for r in records]
     assert failures == ["profiling lite.main.b failed: stale plan: lite.main.b changed since the plan (table gone); "
                         "re-run baselinr plan"] * 2
 

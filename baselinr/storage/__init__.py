@@ -28,7 +28,12 @@ def open_storage(config: StorageConfig) -> Storage:
     """Engine and tables of the storage database, creating the tables when configured to."""
     conn = config.connection
     if conn.type == "sqlite" and conn.filepath:
-        Path(conn.filepath).parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(conn.filepath).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise WarehouseConnectionError(f"storage database {conn.filepath}: cannot create its folder {folder}: "
+                                           f"{exc.strerror}") from None
     engine = create_engine(conn)
     if conn.type == "sqlite":
         # WAL lets status readers and the runner's writer work at once without "database is locked".
