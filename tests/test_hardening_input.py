@@ -224,6 +224,23 @@ def test_profile_prints_the_plans_warnings_before_running(project: Path) -> None
                                              "table in warehouse 'wh'")
 
 
+def test_metrics_that_overflow_are_stored_with_their_reason_and_named_in_a_warning(project: Path) -> None:
+    with sqlite3.connect(project / "wh.db") as raw:  # the sample stddev, 1.7e308, needs sums beyond float
+        raw.execute("CREATE TABLE huge (x REAL)")
+        raw.executemany("INSERT INTO huge VALUES (?)", [(1.7e308,), (-1.7e308,), (0.0,)])
+    data = config_data(project, {"wh": {"type": "sqlite", "filepath": str(project / "wh.db")}}, [{"table": "huge"}])
+    data["profiling"] = {"tables": [{"table": "huge"}], "metrics": ["count", "min", "max", "stddev", "histogram"]}
+    result = CliRunner().invoke(main, ["profile", "-c", str(write_config(project, data))])
+    assert result.exit_code == 0, result.stderr  # the table succeeds with what could be computed
+    assert ("wh.main.huge: 2 metric(s) could not be computed: x.stddev: stddev is not a finite number (inf): the "
+            "values overflow; x.histogram: range -1.7e+308..1.7e+308 is too wide for float edges") in result.stderr
+    with sqlite3.connect(project / "store.db") as raw:
+        rows = dict((m, (v, e)) for m, v, e in raw.execute("SELECT metric_name, metric_value, error FROM baselinr_results"))
+    assert rows == {"count": ("3", None), "min": ("-1.7e+308", None), "max": ("1.7e+308", None),
+                    "stddev": (None, "stddev is not a finite number (inf): the values overflow"),
+                    "histogram": (None, "range -1.7e+308..1.7e+308 is too wide for float edges")}
+
+
 def test_a_storage_folder_that_cannot_be_created_is_one_line(project: Path) -> None:
     data = base(project)
     data["storage"]["connection"]["filepath"] = str(project / "wh.db" / "sub" / "store.db")  # under a file

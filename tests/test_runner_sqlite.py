@@ -186,7 +186,10 @@ def test_resume_reports_tables_changed_since_the_plan_as_stale_before_running(tm
     (tmp_path / "plan.json").write_text(cli("plan", "-c", str(cfg), cwd=tmp_path).stdout)
     with sqlite3.connect(chain_db) as raw:
         raw.execute("DROP TABLE a")  # a fails; b and c are skipped
-    assert cli("apply", "plan.json", "-c", str(cfg), cwd=tmp_path).returncode == 1
+    applied = cli("apply", "plan.json", "-c", str(cfg), cwd=tmp_path)
+    assert applied.returncode == 1
+    assert ("1 task(s) failed because their table changed since the plan: resume would fail them again; re-run "
+            "`baselinr plan`, review the change and apply the new plan\n") in applied.stderr
     with sqlite3.connect(chain_db) as raw:  # a is back as planned; b, never run, changed meanwhile
         raw.execute("CREATE TABLE a (id INTEGER, v TEXT)")
         raw.execute("ALTER TABLE b RENAME COLUMN v TO w")

@@ -56,6 +56,20 @@ def test_rewriting_a_table_in_a_run_replaces_it(storage):
     assert decode_metric(rows["histogram"]) == {"counts": [11], "edges": [0, Decimal("1.5")]}
 
 
+def test_a_metric_that_failed_is_a_null_value_with_its_reason(storage):
+    failed = ProfilingResult(
+        warehouse="wh", schema="main", table="t", row_count=3, profiled_at=AT, duration_seconds=0.1,
+        columns=(ColumnProfile(name="x", type="REAL", metrics={"count": 3, "stddev": None},
+                               errors={"histogram": "range too wide"}),))
+    with storage.engine.begin() as conn:
+        write_result(conn, storage.tables, "run1", "test", failed)
+    res = storage.tables.results
+    with storage.engine.connect() as conn:
+        rows = conn.execute(select(res.c.metric_name, res.c.metric_value, res.c.error).order_by(res.c.metric_name)).all()
+    assert [tuple(r) for r in rows] == [("count", "3", None), ("histogram", None, "range too wide"),
+                                        ("stddev", None, None)]
+
+
 def test_row_counts_and_ids_past_two_to_the_31_are_kept(storage):
     t, big = storage.tables, 2**31 + 7
     seed = {"id": big, "run_id": "seed", "warehouse_name": "wh", "dataset_name": "x", "schema_name": "main",

@@ -53,7 +53,10 @@ class _SampleStdDev:
     def finalize(self) -> float | None:
         if self.n < 2:
             return None
-        return math.sqrt(self.m2 / (self.n - 1))
+        result = math.sqrt(self.m2 / (self.n - 1))
+        # Finite inputs give NaN only when the running sums overflowed; SQLite would turn NaN into
+        # NULL (a silent "no value"), whereas infinity reaches the caller, which reports the overflow.
+        return result if math.isfinite(result) else math.inf
 
 
 def utc_text(value: Any) -> Any:

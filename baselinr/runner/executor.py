@@ -128,8 +128,13 @@ class TaskExecutor:
                               error_type=error.error_type)
                 return TaskOutcome(task_id=task.id, succeeded=False, attempts=attempt, started_at=started,
                                    finished_at=utcnow(), error_type=error.error_type, error_message=str(error))
+            failed_metrics = [f"{c.name}.{metric}: {why}" for c in result.columns for metric, why in c.errors.items()]
+            if failed_metrics:  # the table succeeded; these are stored with their reason, value NULL
+                logger.warning("%s: %d metric(s) could not be computed: %s", task.id, len(failed_metrics),
+                               "; ".join(failed_metrics))
             self.bus.emit(ev.PROFILING_COMPLETED, **where, row_count=result.row_count,
-                          column_count=len(result.columns), duration_seconds=result.duration_seconds)
+                          column_count=len(result.columns), duration_seconds=result.duration_seconds,
+                          failed_metrics=len(failed_metrics))
             return TaskOutcome(task_id=task.id, succeeded=True, attempts=attempt, started_at=started,
                                finished_at=utcnow(), result=result)
 

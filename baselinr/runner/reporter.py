@@ -90,6 +90,9 @@ class Reporter:
             self._line(f"  {task_id}: {message}")
         if len(summary.problems) > MAX_PROBLEMS_SHOWN:
             self._line(f"  ... and {len(summary.problems) - MAX_PROBLEMS_SHOWN} more: see `baselinr status {summary.run_id}`")
+        if summary.stale:
+            self._line(f"{summary.stale} task(s) failed because their table changed since the plan: resume would fail "
+                       "them again; re-run `baselinr plan`, review the change and apply the new plan")
         if summary.status != RunStatus.SUCCEEDED:
             self._line(f"run `baselinr resume {summary.run_id}` to re-run what did not succeed")
         elif summary.interrupted:

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from baselinr.config.models import RetryConfig
-from baselinr.errors import BaselinrError, ConfigError
+from baselinr.errors import BaselinrError, ConfigError, StalePlanError
 from baselinr.events import bus as ev
 from baselinr.events.bus import EventBus
 from baselinr.runner.batches import BatchTracker
@@ -260,7 +260,8 @@ class Runner:
         problems = tuple((t.id, f"{rows[t.id].status}: {rows[t.id].error_message}") for t in self.plan.tasks
                          if rows[t.id].status not in (TaskStatus.SUCCEEDED, TaskStatus.PENDING))
         summary = RunSummary(run_id=self.run_id, status=status, counts=counts, total=len(rows),
-                             duration_seconds=duration, problems=problems, interrupted=self._interrupted)
+                             duration_seconds=duration, problems=problems, interrupted=self._interrupted,
+                             stale=sum(r.error_type == StalePlanError.__name__ for r in rows.values()))
         if self.whole_run:
             self.store.set_run_status(self.run_id, status)
             self.bus.emit(ev.RUN_FINISHED, run_id=self.run_id, status=status.value,

@@ -21,6 +21,7 @@ class RunSummary(BaseModel):
     duration_seconds: float
     problems: tuple[tuple[str, str], ...] = ()
     interrupted: bool = False  # Ctrl-C: exit 130 even when the tasks that were running all finished
+    stale: int = 0  # tasks failed because their table changed since the plan: resume cannot fix them
 
     @property
     def exit_code(self) -> int:

@@ -49,15 +49,19 @@ def decode_metric(text: str | None) -> Any:
 
 def write_result(conn: Connection, tables: StorageTables, run_id: str, environment: str,
                  result: ProfilingResult, status: str = "succeeded") -> None:
-    """Replace this run's rows for the table with ``result``, inside the caller's transaction."""
+    """Replace this run's rows for the table with ``result``, inside the caller's transaction.
+
+    A metric that could not be computed is a row with a NULL value and its reason in ``error``.
+    """
     key = {"run_id": run_id, "warehouse_name": result.warehouse, "schema_name": result.schema_,
            "dataset_name": result.table}
     for table in (tables.results, tables.runs):
         conn.execute(delete(table).where(and_(*(table.c[k] == v for k, v in key.items()))))
     rows = [
-        {**key, "column_name": col.name, "column_type": col.type, "metric_name": name,
-         "metric_value": encode_metric(value), "profiled_at": result.profiled_at}
-        for col in result.columns for name, value in sorted(col.metrics.items())
+        {**key, "column_name": col.name, "column_type": col.type, "metric_name": name, "profiled_at": result.profiled_at,
+         **({"metric_value": None, "error": col.errors[name]} if name in col.errors
+            else {"metric_value": encode_metric(col.metrics[name]), "error": None})}
+        for col in result.columns for name in sorted({*col.metrics, *col.errors})
     ]
     if rows:
         conn.execute(insert(tables.results), rows)

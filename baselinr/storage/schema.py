@@ -41,6 +41,7 @@ def build_tables(results_table: str = "baselinr_results", runs_table: str = "bas
         Column("column_type", String(256), nullable=False),
         Column("metric_name", String(64), nullable=False),
         Column("metric_value", Text, nullable=True, comment="JSON text; decimals keep their exact digits"),
+        Column("error", Text, nullable=True, comment="Why the metric could not be computed (metric_value is NULL)"),
         Column("profiled_at", DateTime(timezone=True), nullable=False),
         Index(f"ix_{results_table}_run_table", "run_id", "warehouse_name", "schema_name", "dataset_name"),
     )
