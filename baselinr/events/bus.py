@@ -30,7 +30,7 @@ WORKER_FAILED = "worker_failed"                # worker_id, table, warehouse, er
 # The profiling_* events also carry task_id (``table`` is "schema.table" there; in the worker
 # and skip events ``table`` is the task id itself).
 PROFILING_STARTED = "profiling_started"        # table, warehouse, attempt
-PROFILING_COMPLETED = "profiling_completed"    # table, warehouse, row_count, column_count, duration_seconds
+PROFILING_COMPLETED = "profiling_completed"    # table, warehouse, row_count, column_count, duration_seconds, failed_metrics
 PROFILING_FAILED = "profiling_failed"          # table, warehouse, error, error_type, attempt, will_retry
 TABLE_PROFILING_FAILED = "table_profiling_failed"  # table, warehouse, error, error_type (task wrapper, final)
 TASK_SKIPPED = "task_skipped"                  # table, warehouse, reason
