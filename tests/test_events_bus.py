@@ -12,7 +12,6 @@ from baselinr.events import bus as ev
 from baselinr.events.bus import BaseEvent, EventBus
 from baselinr.events.log_subscriber import EventLogger
 from baselinr.utils.logging import RunContext, configure_logging
-from tests.test_observability_helpers import restore_logging  # noqa: F401 - fixture
 
 TASK_EVENTS = (ev.WORKER_STARTED, ev.PROFILING_STARTED, ev.PROFILING_COMPLETED, ev.WORKER_COMPLETED)
 
@@ -104,7 +103,7 @@ def test_close_closes_each_subscriber_once_even_if_one_fails() -> None:
     (ev.TASK_SKIPPED, {"table": "main.u", "reason": "upstream main.t failed"}, "warning"),
     (ev.BATCH_STARTED, {"batch_id": "b0", "batch_size": 4, "max_workers": 2, "warehouse": "wh"}, "debug"),
 ])
-def test_log_subscriber_levels_and_task_context(capsys: pytest.CaptureFixture[str], restore_logging: None,
+def test_log_subscriber_levels_and_task_context(capsys: pytest.CaptureFixture[str],
                                                 event_type: str, metadata: dict, level: str) -> None:
     configure_logging("json", "debug")
     bus = EventBus()

@@ -19,11 +19,9 @@ import planner
 from baselinr.cli import main
 from tests.pgserver import free_port
 from tests.test_hardening_fixtures import only_run_id, run_count, task_states
-from tests.test_observability_helpers import restore_logging  # noqa: F401 - fixture
 from tests.test_plan_io import resealed
 from tests.test_runner_fixtures import compile_plan, config_data, make_config, pg_exec, write_config
 
-pytestmark = pytest.mark.usefixtures("restore_logging")
 
 CPUS = os.cpu_count() or 1
 

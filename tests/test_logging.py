@@ -8,7 +8,6 @@ import logging
 import pytest
 
 from baselinr.utils.logging import RunContext, configure_logging, log_event, scrub, scrub_text
-from tests.test_observability_helpers import restore_logging  # noqa: F401 - fixture
 
 
 class Stderr:
@@ -24,7 +23,7 @@ class Stderr:
 
 
 @pytest.fixture
-def stderr(capsys: pytest.CaptureFixture[str], restore_logging: None) -> Stderr:
+def stderr(capsys: pytest.CaptureFixture[str]) -> Stderr:
     return Stderr(capsys)
 
 

@@ -4,28 +4,14 @@ HTTP receiver. (No tests here; the module name keeps it inside the observability
 from __future__ import annotations
 
 import json
-import logging
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Iterator
 
-import pytest
-
 from baselinr.events import bus as ev
 from baselinr.events.bus import EventBus
-from baselinr.utils.logging import LOGGER_NAME
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    """Undo ``configure_logging`` after a test, so caplog (which listens on the root logger)
-    keeps seeing Baselinr's records in later tests."""
-    logger = logging.getLogger(LOGGER_NAME)
-    saved = (list(logger.handlers), logger.level, logger.propagate)
-    yield
-    logger.handlers[:], logger.level, logger.propagate = saved
 
 
 @dataclass
