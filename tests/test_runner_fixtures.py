@@ -43,8 +43,8 @@ def make_config(data: dict[str, Any]) -> BaselinrConfig:
     return parse_config(data)
 
 
-def write_config(tmp_path: Path, data: dict[str, Any]) -> Path:
-    path = tmp_path / "config.yml"
+def write_config(tmp_path: Path, data: dict[str, Any], name: str = "config.yml") -> Path:
+    path = tmp_path / name
     path.write_text(yaml.safe_dump(data))
     return path
 

@@ -201,6 +201,25 @@ def test_resume_reports_tables_changed_since_the_plan_as_stale_before_running(tm
     assert result.returncode == 1  # b fails as stale when it runs, so c is skipped again
 
 
+def test_a_config_naming_another_database_than_the_plan_is_refused(tmp_path, chain_db, monkeypatch):
+    monkeypatch.delenv("CHAIN_DB", raising=False)
+    planned = chain_data(tmp_path, chain_db)
+    planned["sources"]["lite"]["filepath"] = f"${{CHAIN_DB:-{chain_db}}}"
+    (tmp_path / "plan.json").write_text(cli("plan", "-c", str(write_config(tmp_path, planned)), cwd=tmp_path).stdout)
+    copy = tmp_path / "copy.db"
+    copy.write_bytes(chain_db.read_bytes())
+    elsewhere = write_config(tmp_path, chain_data(tmp_path, copy), name="elsewhere.yml")
+    refused = cli("apply", "plan.json", "-c", str(elsewhere), cwd=tmp_path)
+    assert (refused.returncode, refused.stdout) == (2, "")
+    assert refused.stderr == (
+        f"error: warehouse 'lite': the config's filepath ({str(copy)!r}) is not the plan's "
+        f"('${{CHAIN_DB:-{chain_db}}}'); apply with the config the plan was compiled from, or re-run baselinr "
+        "plan with this one\n")
+    assert open_state(make_config(planned)).runs() == []  # refused before anything was recorded
+    literal = write_config(tmp_path, chain_data(tmp_path, chain_db), name="literal.yml")  # the same file, spelled out
+    assert cli("apply", "plan.json", "-c", str(literal), cwd=tmp_path).returncode == 0
+
+
 def test_changed_columns_fail_as_stale_and_resume_explains(tmp_path, chain_db, capsys):
     config = make_config(chain_data(tmp_path, chain_db))
     plan = compile_plan(config)
