@@ -37,8 +37,14 @@ def iter_plan_json(plan: Plan) -> Iterator[str]:
 
 
 def write_plan(plan: Plan, path: str | os.PathLike[str]) -> None:
-    """Write the plan JSON atomically (temp file + rename), so a reader never sees half a plan."""
-    target = Path(path)
+    """Write the plan JSON atomically (temp file + rename), so a reader never sees half a plan.
+
+    A symlink is written through (its target is replaced, not the link); a device or pipe is refused.
+    """
+    target = Path(os.path.realpath(path))
+    if target.exists() and not target.is_file():
+        raise PlanError(f"{path}: not a regular file (a directory, device or pipe); give a file path, "
+                        "or leave out -o to write the plan to standard output")
     tmp = target.with_name(f".{target.name}.tmp")
     try:
         with tmp.open("w", encoding="utf-8") as fh:

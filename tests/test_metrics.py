@@ -136,6 +136,19 @@ def test_a_busy_port_or_a_missing_directory_is_bad_input(tmp_path: Path) -> None
         build_event_bus(None, metrics_file=tmp_path / "nowhere" / "m.prom")
     with pytest.raises(ConfigError, match="--metrics-file: .* is a directory"):
         build_event_bus(None, metrics_file=tmp_path)
+    (tmp_path / "config.yml").write_text("")
+    with pytest.raises(ConfigError, match=f"^--metrics-file: {tmp_path / 'config.yml'} is a file, not a directory$"):
+        build_event_bus(None, metrics_file=tmp_path / "config.yml" / "m.prom")
+    with pytest.raises(ConfigError, match="^--metrics-file: /dev/null is not a regular file"):
+        build_event_bus(None, metrics_file="/dev/null")
+
+
+def test_a_metrics_file_behind_a_symlink_is_written_through_the_link(tmp_path: Path) -> None:
+    (tmp_path / "real.prom").write_text("old")
+    (tmp_path / "link.prom").symlink_to("real.prom")
+    build_event_bus(None, metrics_file=tmp_path / "link.prom").close()
+    assert (tmp_path / "link.prom").is_symlink()
+    assert "baselinr_active_workers" in (tmp_path / "real.prom").read_text()
 
 
 def test_a_bad_hook_stops_the_server_and_writes_no_metrics_file(tmp_path: Path) -> None:

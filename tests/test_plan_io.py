@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, Callable
 
@@ -59,6 +60,19 @@ def test_unwritable_output_leaves_nothing_behind(tmp_path: Path, plan_text: str)
     with pytest.raises(PlanError, match=r"plan\.json: cannot write plan file: No such file or directory$"):
         planner.write_plan(planner.load_plan(plan_text), target)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_symlink_is_written_through_and_a_device_or_pipe_refused(tmp_path: Path, plan_text: str) -> None:
+    plan = planner.load_plan(plan_text)
+    (tmp_path / "real.json").write_text("{}")
+    (tmp_path / "link.json").symlink_to("real.json")
+    planner.write_plan(plan, tmp_path / "link.json")
+    assert (tmp_path / "link.json").is_symlink() and (tmp_path / "real.json").read_text() == plan_text
+    os.mkfifo(tmp_path / "pipe")
+    for target in ("/dev/null", str(tmp_path / "pipe")):
+        with pytest.raises(PlanError, match=f"^{target}: not a regular file"):
+            planner.write_plan(plan, target)
+    assert Path("/dev/null").is_char_device() and (tmp_path / "pipe").is_fifo()
 
 
 def test_missing_file(tmp_path: Path) -> None:

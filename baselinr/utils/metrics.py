@@ -158,11 +158,16 @@ class RunMetrics:
 
 
 def check_metrics_file(path: str | os.PathLike[str]) -> Path:
-    """``path`` as a Path if its directory exists and is writable; else ``ConfigError`` naming it."""
-    target = Path(path)
-    directory = target.parent if str(target.parent) else Path(".")
+    """The file to write (a symlink's target: the file is replaced through a rename, which would
+    otherwise replace the link) if its directory exists and is writable; else ``ConfigError``."""
+    target = Path(os.path.realpath(path))
+    directory = target.parent
     if target.is_dir():
-        raise ConfigError(f"--metrics-file: {target} is a directory; give a file path such as {target / 'baselinr.prom'}")
+        raise ConfigError(f"--metrics-file: {path} is a directory; give a file path such as {Path(path) / 'baselinr.prom'}")
+    if target.exists() and not target.is_file():
+        raise ConfigError(f"--metrics-file: {path} is not a regular file (a device or pipe); give a file path")
+    if directory.exists() and not directory.is_dir():
+        raise ConfigError(f"--metrics-file: {directory} is a file, not a directory")
     if not directory.is_dir():
         raise ConfigError(f"--metrics-file: directory {directory} does not exist")
     if not os.access(directory, os.W_OK):
