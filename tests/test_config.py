@@ -67,6 +67,14 @@ def test_selection_naming_a_missing_source():
     assert message == "c.yml: profiling.tables[0].source: unknown source 'nope'; defined: wh"
 
 
+@pytest.mark.parametrize("warehouse", [{"sources": {}}, {"source": None}, {}])
+def test_tables_without_a_warehouse_are_refused(warehouse):
+    assert error_of({**warehouse, "profiling": {"tables": [{"table": "flights"}]}}) == (
+        "c.yml: profiling.tables: no warehouse to read the tables from; add 'source:' (one warehouse) "
+        "or 'sources:' (several, by name)")
+    assert parse_config(warehouse).warehouses == {}  # no tables, no warehouse needed (e.g. storage only)
+
+
 def test_unknown_top_level_section_gets_a_hint():
     assert error_of({"source": SQLITE, "profilling": {}}) == \
         "c.yml: profilling: unknown key 'profilling' (did you mean 'profiling'?)"

@@ -54,6 +54,9 @@ def edit(data: dict, section: str, **values: object) -> dict:
     return data
 
 
+NO_WAREHOUSE = ("profiling.tables: no warehouse to read the tables from; add 'source:' (one warehouse) "
+                "or 'sources:' (several, by name)")
+
 CONFIG_CASES = {
     "wrong type": (lambda d: edit(d, "execution", max_workers="many"),
                    "execution.max_workers: Input should be a valid integer, unable to parse string as an integer"),
@@ -81,6 +84,9 @@ CONFIG_CASES = {
     "invalid regex": (lambda d: d["profiling"]["tables"][0].update(pattern="a(", pattern_type="regex") or d,
                       "profiling.tables[0].pattern: invalid regex 'a(': missing ), unterminated subpattern "
                       "at position 1"),
+    "empty sources": (lambda d: d.update(sources={}) or d, NO_WAREHOUSE),
+    "empty source": (lambda d: d.update(source=d.pop("sources") and None) or d, NO_WAREHOUSE),
+    "no source key": (lambda d: d.pop("sources") and d, NO_WAREHOUSE),
     "invalid exclude regex": (lambda d: d["profiling"]["tables"][0].update(pattern=".*", pattern_type="regex",
                                                                            exclude_patterns=["ok", "b["]) or d,
                               "profiling.tables[0].exclude_patterns: invalid regex 'b[': unterminated character set "

@@ -236,6 +236,9 @@ class BaselinrConfig(StrictModel):
         if self.source is not None and self.sources:
             raise ValueError("give either 'source' or 'sources', not both")
         names = set(self.warehouses)
+        if self.profiling.tables and not names:
+            raise ValueError("profiling.tables: no warehouse to read the tables from; "
+                             "add 'source:' (one warehouse) or 'sources:' (several, by name)")
         for i, sel in enumerate(self.profiling.tables):
             if sel.source is not None and sel.source not in names:
                 raise ValueError(f"profiling.tables[{i}].source: unknown source {sel.source!r}; "
