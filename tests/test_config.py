@@ -120,6 +120,14 @@ def test_missing_file_and_bad_yaml(tmp_path):
     assert "invalid YAML at line 3" in str(info.value)
 
 
+def test_a_file_that_is_not_utf8_is_one_line(tmp_path):
+    binary = tmp_path / "g.yml"
+    binary.write_bytes(b"source: {type: sqlite, filepath: \xff\xfe.db}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(binary)
+    assert str(info.value) == f"{binary}: not a config: the file is not UTF-8 text"
+
+
 def test_a_key_written_twice_is_refused_naming_both_lines(tmp_path):
     dup = tmp_path / "dup.yml"
     dup.write_text("source:\n  type: sqlite\n  filepath: a.db\nexecution:\n  max_workers: 2\n  max_workers: 4\n")

@@ -112,6 +112,10 @@ def test_missing_and_unparsable_config_files(project: Path, command: str) -> Non
     bad.write_text("source:\n  type: sqlite\n  filepath: [wh.db\nprofiling: {}\n", encoding="utf-8")
     refused(command, "-c", str(bad), message=f"{bad}: invalid YAML at line 4, column 10: expected ',' or ']', but got ':'",
             store=project / "store.db")
+    binary = project / "g.yml"
+    binary.write_bytes(bytes(range(256)) * 8)  # like `head -c 2000 /dev/urandom`
+    refused(command, "-c", str(binary), message=f"{binary}: not a config: the file is not UTF-8 text",
+            store=project / "store.db")
     assert not (project / "store.db").exists()
 
 
