@@ -6,23 +6,30 @@ a broken table or connection raises the database's own SQLAlchemy exception.
 
 from __future__ import annotations
 
+import json
 import math
+import sqlite3
 import statistics
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, Table, func, insert, select, text
+from sqlalchemy import Column, Integer, MetaData, Table, event, func, insert, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
+
+from baselinr.events import bus as ev
 
 from baselinr.connectors.catalog import ColumnInfo, TableInfo
 from baselinr.profiling import MAX_SELECT_ITEMS, profile_table
 from baselinr.profiling.dialects import Flavor
+from baselinr.runner import RunStatus, TaskStatus, open_state
+from baselinr.storage import open_storage
 from tests.test_profiling_fixtures import (
     BACKENDS, StatementCounter, assert_close, column, expected_histogram, make_engine, profile, reflect, schema_of,
     task_for,
 )
+from tests.test_runner_fixtures import Recorder, compile_plan, config_data, make_config, run_plan
 
 # A view whose "bad" column raises at run time for one row, but only when it is evaluated.
 FAILING_VIEW = {
@@ -164,3 +171,54 @@ def test_columns_of_unknown_tables_in_other_schemas_are_quoted(engine: Engine) -
 def test_only_postgresql_recovers_with_savepoints(dialect: str, recovery: str) -> None:
     # Snowflake, BigQuery and Redshift have no SAVEPOINT: a savepoint would fail every statement there.
     assert Flavor(dialect).recovery == recovery
+
+
+def test_a_lock_between_scans_fails_the_table_and_the_retry_stores_it_whole(tmp_path: Path) -> None:
+    """Another process's exclusive lock makes the histogram select fail with "database is locked"
+    after the first scan succeeded: that is no per-metric failure. The table fails, the runner
+    retries it once the lock is gone, and the run stores one complete result set."""
+    db, values = tmp_path / "w.db", list(range(1, 21))
+    with sqlite3.connect(db) as raw:
+        raw.execute("CREATE TABLE readings (x INTEGER)")
+        raw.executemany("INSERT INTO readings VALUES (?)", [(v,) for v in values])
+    data = config_data(tmp_path, {"lite": {"type": "sqlite", "filepath": str(db), "busy_timeout": 0.05}},
+                       [{"table": "readings"}])
+    data["profiling"].update(metrics=["count", "min", "max", "mean", "histogram"], compute_histograms=True)
+    config = make_config(data)
+    locker = sqlite3.connect(db, timeout=0, isolation_level=None)
+    scans: list[str] = []
+
+    def lock_after_the_first_scan(conn, _cursor, statement: str, *_: object) -> None:
+        if conn.engine.url.database != str(db):
+            return
+        if len(scans) == 1 and not locker.in_transaction:
+            locker.execute("BEGIN EXCLUSIVE")  # once: the retry's scans run unhindered
+        if "FROM readings" in statement:
+            scans.append(statement)
+
+    def release_on_failure(emitted: ev.BaseEvent) -> None:
+        if emitted.event_type == ev.PROFILING_FAILED and locker.in_transaction:
+            locker.rollback()
+
+    recorder = Recorder()
+    recorder.bus.register(release_on_failure)
+    event.listen(Engine, "before_cursor_execute", lock_after_the_first_scan)
+    try:
+        summary = run_plan(compile_plan(config), config, recorder)
+    finally:
+        event.remove(Engine, "before_cursor_execute", lock_after_the_first_scan)
+        locker.close()
+    assert [(e["error"], e["attempt"], e["will_retry"]) for e in recorder.of(ev.PROFILING_FAILED)] == \
+        [("database is locked", 1, True)]
+    assert summary.status == RunStatus.SUCCEEDED
+    [task] = open_state(config).tasks(summary.run_id)
+    assert (task.status, task.attempts) == (TaskStatus.SUCCEEDED, 2)
+    storage = open_storage(config.storage)
+    res = storage.tables.results
+    with storage.engine.connect() as conn:
+        rows = conn.execute(select(res.c.metric_name, res.c.metric_value, res.c.error)
+                            .where(res.c.run_id == summary.run_id)).all()
+    assert [r for r in rows if r.error is not None] == []
+    assert {r.metric_name: json.loads(r.metric_value) for r in rows} == {
+        "count": 20, "min": 1, "max": 20, "mean": statistics.fmean(values),
+        "histogram": expected_histogram(values, 10)}

@@ -4,8 +4,10 @@ Items are fused into one ``SELECT agg1, agg2, ... FROM t`` per chunk of ``MAX_SE
 (PostgreSQL caps a select list at 1664 entries; SQLite at 2000 result columns by default), so a
 table costs one scan per chunk. When a fused select fails:
 
-- errors of the connection or of the whole statement (lost connection; on PostgreSQL any
-  OperationalError: cancelled, lock timeout, out of memory) are re-raised as they are;
+- errors of the connection or of the whole statement are re-raised as they are, failing the
+  table: every transient one (``connectors.errors.is_transient``: lost connection, SQLite's
+  "database is locked", timeout, interrupted, deadlock...), so the runner retries the table
+  rather than storing a metric as failed, and on PostgreSQL any OperationalError (out of memory);
 - otherwise a probe ``SELECT count(*) FROM t`` (once per table) tells a broken table (missing,
   no privilege: the probe's own error is raised) from a broken aggregate; the chunk is then
   bisected between columns, and a failing column's items are tried one by one, so each failing
@@ -25,6 +27,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.expression import TableClause
 
+from baselinr.connectors.errors import is_transient
 from baselinr.profiling.aggregates import Item
 from baselinr.profiling.dialects import Flavor
 
@@ -85,7 +88,7 @@ class FusedRunner:
             raise
 
     def _whole_statement_error(self, exc: DBAPIError) -> bool:
-        return exc.connection_invalidated or (self.flavor.name == "postgresql" and isinstance(exc, OperationalError))
+        return is_transient(exc) or (self.flavor.name == "postgresql" and isinstance(exc, OperationalError))
 
     def _check_table(self) -> None:
         """Raise the table's own error if even ``count(*)`` fails on it (at most once per table)."""

@@ -3,8 +3,9 @@
 Cost for an ordinary table: one aggregate select (every non-histogram metric of every column,
 one scan) plus, when histograms are wanted, one more select (all histograms; their bounds come
 from the first). Wide tables take one select per ``MAX_SELECT_ITEMS`` aggregates. A metric that
-fails is recorded in ``ColumnProfile.errors``; failures of the whole table (missing table, lost
-connection) raise the database's own SQLAlchemy exception for the runner to classify.
+fails is recorded in ``ColumnProfile.errors``; failures of the whole table (missing table, and
+every transient error: lost connection, lock, timeout) raise the database's own SQLAlchemy
+exception for the runner to classify and retry.
 
 Thread-safe: no shared state; each call uses only the connection it is given. Does not read
 the config: everything comes from the task.

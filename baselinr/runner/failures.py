@@ -1,24 +1,17 @@
 """Turn driver exceptions into one-line, secret-free ``TaskError``s, and the retry backoff.
 
-Transient (worth retrying): lost connection, timeout, lock, deadlock, serialization failure,
-SQLite "database is locked". Everything else (missing table, permission, bad SQL) is permanent.
+Whether an error is transient (worth retrying) is ``baselinr.connectors.errors.is_transient``,
+which profiling uses too.
 """
 
 from __future__ import annotations
 
 from typing import Iterable
 
-from sqlalchemy import exc as sa_exc
-
 from baselinr.config.models import RetryConfig
+from baselinr.connectors.errors import is_transient
 from baselinr.errors import TaskError
 from baselinr.utils.logging import MASK, scrub_text
-
-# PostgreSQL SQLSTATEs worth retrying: connection exceptions (class 08), serialization failure,
-# deadlock, lock not available, query canceled (statement timeout), admin shutdown / crash,
-# cannot connect now, too many connections.
-_TRANSIENT_SQLSTATES = {"40001", "40P01", "55P03", "57014", "57P01", "57P02", "57P03", "53300"}
-_SQLITE_TRANSIENT = ("database is locked", "database table is locked", "database is busy")
 
 
 def scrub(text: str, secrets: Iterable[str] = ()) -> str:
@@ -27,29 +20,6 @@ def scrub(text: str, secrets: Iterable[str] = ()) -> str:
         if secret:
             text = text.replace(secret, MASK)
     return scrub_text(text)
-
-
-def is_transient(error: BaseException) -> bool:
-    """Whether retrying the same work may succeed."""
-    if isinstance(error, TaskError):
-        return error.transient
-    if isinstance(error, (sa_exc.DisconnectionError, sa_exc.TimeoutError, TimeoutError, ConnectionError)):
-        return True
-    if isinstance(error, sa_exc.DBAPIError):
-        if error.connection_invalidated:
-            return True
-        orig = error.orig
-        sqlstate = getattr(orig, "sqlstate", None)
-        if sqlstate:
-            return sqlstate.startswith("08") or sqlstate in _TRANSIENT_SQLSTATES
-        message = str(orig).lower()
-        if any(marker in message for marker in _SQLITE_TRANSIENT):
-            return True
-        # A driver OperationalError/InterfaceError without SQLSTATE: the server was not reached
-        # or went away (psycopg, for example); SQLite reports bad SQL as OperationalError too.
-        return isinstance(error, (sa_exc.OperationalError, sa_exc.InterfaceError)) and \
-            type(orig).__module__.split(".")[0] != "sqlite3"
-    return False
 
 
 def as_task_error(error: BaseException, secrets: Iterable[str] = ()) -> TaskError:
