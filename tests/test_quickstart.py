@@ -72,3 +72,14 @@ def test_example_config_plans_on_the_quickstart_warehouse(tmp_path, nyc_sqlite):
     assert applied.returncode == 0, applied.stderr
     store = sqlite3.connect(tmp_path / ".baselinr" / "baselinr.db")
     assert store.execute("SELECT count(*) FROM baselinr_runs").fetchone()[0] == 5
+
+
+def test_quickstart_from_a_damaged_warehouse_file_loads_it_again(tmp_path, nyc_sqlite):
+    (tmp_path / ".baselinr").mkdir()
+    (tmp_path / ".baselinr" / "nycflights13.db").write_bytes(nyc_sqlite.read_bytes()[:100_000])  # cut short
+    proc = run_cli(tmp_path, "quickstart")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.startswith("loading nycflights13 into .baselinr/nycflights13.db ...\n")
+    warehouse = sqlite3.connect(tmp_path / ".baselinr" / "nycflights13.db")
+    assert warehouse.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert warehouse.execute("SELECT count(*) FROM flights").fetchone() == (len(flights_column("year")),)
