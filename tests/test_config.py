@@ -139,6 +139,49 @@ def test_a_key_written_twice_is_refused_naming_both_lines(tmp_path):
     assert {n: c.filepath for n, c in load_config(merged).sources.items()} == {"a": "a.db", "c": "c.db"}
 
 
+def laughs(levels: int, width: int) -> str:
+    """YAML whose last anchor expands to ``width ** levels`` strings ("billion laughs")."""
+    lines = [f"l0: &l0 [{', '.join(['lol'] * width)}]"]
+    lines += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * width)}]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+def test_billion_laughs_is_refused_quickly(tmp_path):
+    bomb = tmp_path / "bomb.yml"
+    bomb.write_text(laughs(9, 9))  # 9**9 = 387,420,489 strings once expanded
+    with pytest.raises(ConfigError) as info:
+        load_config(bomb)
+    assert str(info.value) == (f"{bomb}: the config expands to more than 1000000 values (YAML aliases nested "
+                               "in aliases?); write the repeated parts out")
+
+
+def test_aliases_count_as_copies_against_the_budget(tmp_path, monkeypatch):
+    import baselinr.config.loader as loader
+
+    monkeypatch.setattr(loader, "MAX_VALUES", 100)
+    small = tmp_path / "small.yml"
+    small.write_text(laughs(3, 4))  # the mapping, l0 (1 + 4), l1 (1 + 4 x 5), l2 (1 + 4 x 21): 112 values
+    with pytest.raises(ConfigError, match="expands to more than 100 values"):
+        load_config(small)
+    fine = tmp_path / "fine.yml"  # anchors and merge keys within the budget still work
+    fine.write_text("sources:\n  a: &b {type: sqlite, filepath: a.db}\n  c:\n    <<: *b\n    filepath: c.db\n")
+    assert {n: c.filepath for n, c in load_config(fine).sources.items()} == {"a": "a.db", "c": "c.db"}
+
+
+@pytest.mark.parametrize("text, message", [
+    ("source: {type: sqlite, filepath: a.db, extra_params: &x {a: *x}}\n",
+     "source: nested more than 100 levels deep (a YAML alias inside itself?)"),
+    ("profiling: &x {tables: [*x]}\n", "profiling: nested more than 100 levels deep (a YAML alias inside itself?)"),
+    ("environment: " + "[" * 3000 + "]" * 3000 + "\n", "invalid YAML: nested too deeply"),
+], ids=["alias inside its mapping", "alias inside its list", "deep nesting"])
+def test_self_referencing_aliases_and_deep_nesting_are_one_line(tmp_path, text, message):
+    path = tmp_path / "deep.yml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value) == f"{path}: {message}"
+
+
 def test_sources_map_names_warehouses():
     config = parse_config({"sources": {"wh1": SQLITE, "wh2": {"type": "postgres", "host": "h"}},
                            "profiling": {"tables": [{"table": "a", "source": "wh2"}]}})

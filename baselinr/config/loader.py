@@ -17,6 +17,8 @@ from baselinr.config.models import BaselinrConfig
 from baselinr.errors import ConfigError
 
 _VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
+MAX_VALUES = 1_000_000  # values a config may expand to, aliases copied: far above any real config
+MAX_DEPTH = 100  # nesting levels; a real config has fewer than 10
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -56,6 +58,8 @@ def load_config(path: str | os.PathLike[str]) -> BaselinrConfig:
         raise ConfigError(f"{path}: invalid YAML{where}: {exc.problem}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+    except RecursionError:  # the parser recurses per nesting level
+        raise ConfigError(f"{path}: invalid YAML: nested too deeply") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -75,12 +79,35 @@ def parse_config(data: dict[str, Any], source: str = "config") -> BaselinrConfig
     return config
 
 
-def _substitute(value: Any, path: str, templates: dict[str, str], source: str) -> Any:
-    """Replace ``${VAR}`` in every string, recording the original template by dotted path."""
-    if isinstance(value, dict):
-        return {k: _substitute(v, f"{path}.{k}" if path else str(k), templates, source) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_substitute(v, f"{path}[{i}]", templates, source) for i, v in enumerate(value)]
+def _substitute(data: Any, path: str, templates: dict[str, str], source: str) -> Any:
+    """Replace ``${VAR}`` in every string, recording the original template by dotted path.
+
+    YAML aliases are expanded into copies, so aliases nested in aliases ("billion laughs") could
+    grow without bound: more than ``MAX_VALUES`` values, or nesting deeper than ``MAX_DEPTH`` (an
+    alias inside itself), is a ``ConfigError``.
+    """
+    visited = 0
+
+    def walk(value: Any, path: str, depth: int) -> Any:
+        nonlocal visited
+        visited += 1
+        if visited > MAX_VALUES:
+            raise ConfigError(f"{source}: the config expands to more than {MAX_VALUES} values (YAML aliases "
+                              "nested in aliases?); write the repeated parts out")
+        if depth > MAX_DEPTH:
+            top = re.split(r"[.\[]", path, maxsplit=1)[0]
+            raise ConfigError(f"{source}: {top}: nested more than {MAX_DEPTH} levels deep "
+                              "(a YAML alias inside itself?)")
+        if isinstance(value, dict):
+            return {k: walk(v, f"{path}.{k}" if path else str(k), depth + 1) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v, f"{path}[{i}]", depth + 1) for i, v in enumerate(value)]
+        return _substitute_string(value, path, templates, source)
+
+    return walk(data, path, 0)
+
+
+def _substitute_string(value: Any, path: str, templates: dict[str, str], source: str) -> Any:
     if not isinstance(value, str) or "${" not in value:
         return value
 
