@@ -287,3 +287,11 @@ def test_without_config_uses_default_storage_and_env_references(tmp_path, chain_
     assert (missing.returncode, missing.stderr) == (2, "error: plan connections: sources.lite.filepath: environment "
                                                        "variable CHAIN_DB_PATH is not set (export it, or write "
                                                        "${CHAIN_DB_PATH:-default})\n")
+
+
+def test_resume_where_nothing_ever_ran_says_so_and_creates_no_database(tmp_path):
+    result = cli("resume", cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == ("error: no runs recorded: the storage database .baselinr/baselinr.db does not exist "
+                             "(nothing was applied with this storage; pass -c with the config the runs used)\n")
+    assert list(tmp_path.iterdir()) == []

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterator
 
 from baselinr.config import BaselinrConfig
 from baselinr.config.models import ConnectionConfig, StorageConfig
 from baselinr.events import build_event_bus
 from baselinr.events.bus import EventBus
+from baselinr.errors import StateError
 from baselinr.runner.lease import Lease
 from baselinr.runner.outcome import RunStatus, TaskStatus
 from baselinr.runner.reporter import Reporter
@@ -29,9 +31,18 @@ from planner import dumps_plan, load_plan
 from planner.models import Plan
 
 
-def open_state(config: BaselinrConfig | None) -> StateStore:
-    """The state store in the config's storage database, else the default ``.baselinr/baselinr.db``."""
-    return StateStore(open_storage(config.storage if config else StorageConfig()))
+def open_state(config: BaselinrConfig | None, *, existing: bool = False) -> StateStore:
+    """The state store in the config's storage database, else the default ``.baselinr/baselinr.db``.
+
+    ``existing`` (commands that only read or continue runs): a SQLite storage file that does not
+    exist is a ``StateError`` instead of being created empty.
+    """
+    storage = config.storage if config else StorageConfig()
+    path = storage.connection.filepath
+    if existing and storage.connection.type == "sqlite" and path and not Path(path).exists():
+        raise StateError(f"no runs recorded: the storage database {path} does not exist (nothing was applied with "
+                         "this storage; pass -c with the config the runs used)")
+    return StateStore(open_storage(storage))
 
 
 @dataclass
@@ -108,7 +119,7 @@ def resume_run(run_id: str | None = None, config: BaselinrConfig | None = None, 
     Without ``run_id`` picks the latest unfinished run; an unknown id raises ``StateError``.
     """
     reporter = reporter or Reporter()
-    store = open_state(config)
+    store = open_state(config, existing=True)
     row = store.run(run_id) if run_id else store.latest_unfinished()
     if row is None:
         reporter.note("nothing to resume: no unfinished run")
