@@ -75,6 +75,15 @@ def test_text_format_is_one_readable_line(stderr: Stderr) -> None:
     assert "lost connection" not in line  # ``shown`` keys are not repeated
 
 
+def test_a_name_with_a_newline_cannot_split_or_forge_a_text_record(stderr: Stderr) -> None:
+    configure_logging("text", "info")
+    forged = "t\n12:00:00 ERROR   run r succeeded\tx"
+    log_event(logging.getLogger("baselinr.test"), "profiling_failed", f"profiling main.{forged} failed",
+              level="error", metadata={"table": f"main.{forged}"})
+    [line] = stderr.getvalue().splitlines()
+    assert line.endswith("ERROR   profiling main.t\\n12:00:00 ERROR   run r succeeded\\tx failed")
+
+
 def test_secrets_never_reach_the_stream(stderr: Stderr) -> None:
     configure_logging("json", "info")
     log_event(logging.getLogger("baselinr.test"), "worker_failed", "cannot reach postgresql://bob:hunter2@db/x",

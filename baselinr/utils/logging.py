@@ -126,11 +126,14 @@ class TextFormatter(logging.Formatter):
         parts.extend(f"{k}={_text_value(v)}" for k, v in out["metadata"].items() if k not in hidden)
         if "error" in out and "error" not in out["metadata"]:
             parts.append(f"error={_text_value(out['error'])}")
-        return " ".join(parts)
+        return " ".join(parts).translate(_CONTROL_ESCAPES)
 
 
 # Metadata already shown by the message or the task bracket in text format.
 _TEXT_HIDDEN = frozenset({"table", "task_id", "attempt", "run_id"})
+# A record is one line: a newline or other control character (a table named "a\nERROR ...")
+# is written escaped, so a name can neither split a record nor forge one.
+_CONTROL_ESCAPES = {c: f"\\x{c:02x}" for c in [*range(32), 127]} | {10: "\\n", 13: "\\r", 9: "\\t"}
 
 
 def _text_value(value: Any) -> str:
