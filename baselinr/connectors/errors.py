@@ -4,10 +4,12 @@ metric, and the runner, which retries the table.
 
 Transient: lost connection, timeout, lock, deadlock, serialization failure, cancelled or
 interrupted statement, a server starting up or out of connection slots. Everything else (missing
-table, bad SQL, a value an aggregate refuses, authentication or permission refused) is permanent.
+table, bad SQL, a value an aggregate refuses, a login or permission refused) is permanent.
 """
 
 from __future__ import annotations
+
+import re
 
 from sqlalchemy import exc as sa_exc
 
@@ -19,6 +21,13 @@ from baselinr.errors import TaskError
 _TRANSIENT_SQLSTATES = {"40001", "40P01", "55P03", "57014", "57P01", "57P02", "57P03", "53300"}
 # SQLite's lock errors, and the interrupted statement of SQLite and DuckDB (a cancel request).
 _TRANSIENT_MESSAGES = ("database is locked", "database table is locked", "database is busy", "interrupted")
+# The server refused the login itself. libpq reports this without a SQLSTATE, so the server's
+# (English) text is all there is: any authentication method failing (28P01, 28000), no
+# pg_hba.conf entry, an unknown role or database (3D000), no CONNECT privilege (42501), no
+# password given; and MySQL's "Access denied".
+_LOGIN_REFUSED = re.compile(r'authentication failed|no pg_hba\.conf entry|(role|database) ".*" does not exist|'
+                            r'is not permitted to log in|permission denied for database|no password supplied|'
+                            r'access denied for user')
 
 
 def is_transient(error: BaseException) -> bool:
@@ -36,6 +45,8 @@ def is_transient(error: BaseException) -> bool:
     if sqlstate:
         return sqlstate.startswith("08") or sqlstate in _TRANSIENT_SQLSTATES
     message = str(orig).lower()
+    if _LOGIN_REFUSED.search(message):
+        return False
     if any(marker in message for marker in _TRANSIENT_MESSAGES):
         return True
     # A driver OperationalError/InterfaceError without SQLSTATE: the server was not reached
