@@ -77,13 +77,20 @@ def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
         finally:
             serve_kept_alive_until_interrupt(wait=finished)
 
-    wrapper = click.option("--metrics-file", type=click.Path(dir_okay=False),
+    wrapper = click.option("--metrics-file", callback=_checked_metrics_file,
                            help="Write Prometheus text metrics here when the run ends (node-exporter textfile).")(wrapper)
     wrapper = click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
                            show_default=True, help="debug adds worker_started, profiling_started, batch_started.")(wrapper)
     wrapper = click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
                            help="json: one JSON object per line on stderr.")(wrapper)
     return wrapper
+
+
+def _checked_metrics_file(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """Refuse an empty ``--metrics-file`` (it would be ignored)."""
+    if value == "":
+        raise click.BadParameter("an empty path; give a file path such as baselinr.prom")
+    return value
 
 
 class _Group(click.Group):
@@ -198,7 +205,7 @@ def _parsed_caps(_ctx: click.Context, _param: click.Parameter, values: tuple[str
     caps: dict[str, int] = {}
     for value in values:
         name, _, number = value.rpartition("=")
-        if not name or not number.isdigit() or int(number) < 1:
+        if not name or not (number.isascii() and number.isdigit()) or int(number) < 1:  # not '٣'
             raise click.BadParameter(f"{value!r}: expected WAREHOUSE=N with N at least 1")
         caps[name] = int(number)
     return caps

@@ -47,6 +47,31 @@ def test_execution_errors_name_the_field(execution, expected):
     assert error_of({"source": SQLITE, "execution": execution}) == expected
 
 
+@pytest.mark.parametrize("data, expected", [
+    ({"execution": {"max_workers": True}}, "c.yml: execution.max_workers: expected a number, got true"),
+    ({"execution": {"warehouse_limits": {"sqlite": False}}},
+     "c.yml: execution.warehouse_limits.sqlite: expected a number, got false"),
+    ({"profiling": {"histogram_bins": True}}, "c.yml: profiling.histogram_bins: expected a number, got true"),
+    ({"retry": {"max_backoff": True}}, "c.yml: retry.max_backoff: expected a number, got true"),
+    ({"execution": {"warehouse_limits": {"nonexistent": 3}}},
+     "c.yml: execution.warehouse_limits: 'nonexistent' is neither a warehouse of this config (sqlite) nor a "
+     "warehouse type (postgres, sqlite, mysql, duckdb, snowflake, bigquery, redshift)"),
+    ({"source": {"type": "postgres", "host": "h", "port": 99999}},
+     "c.yml: source.port: Input should be less than or equal to 65535"),
+    ({"source": {"type": "postgres", "host": "h", "port": 0}},
+     "c.yml: source.port: Input should be greater than or equal to 1"),
+])
+def test_bad_values_are_not_taken_silently(data, expected):
+    assert error_of({"source": SQLITE, **data}) == expected
+
+
+def test_numbers_as_strings_and_limits_by_name_or_type_are_accepted():
+    config = parse_config({"sources": {"dwh": {"type": "postgres", "host": "h", "port": "5433"}},
+                           "execution": {"max_workers": "1", "warehouse_limits": {"dwh": "2", "snowflake": 3}}})
+    assert (config.sources["dwh"].port, config.execution.max_workers) == (5433, 1)
+    assert config.execution.warehouse_limits == {"dwh": 2, "snowflake": 3}
+
+
 @pytest.mark.parametrize("cpus", [1, 2, 8])
 def test_max_workers_above_four_times_cpus_quotes_both_numbers(monkeypatch, cpus):
     monkeypatch.setattr(os, "cpu_count", lambda: cpus)  # the rule, whatever machine runs the suite

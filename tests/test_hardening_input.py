@@ -84,6 +84,14 @@ CONFIG_CASES = {
     "invalid regex": (lambda d: d["profiling"]["tables"][0].update(pattern="a(", pattern_type="regex") or d,
                       "profiling.tables[0].pattern: invalid regex 'a(': missing ), unterminated subpattern "
                       "at position 1"),
+    "max_workers true": (lambda d: edit(d, "execution", max_workers=True),
+                         "execution.max_workers: expected a number, got true"),
+    "limit for an unknown warehouse": (lambda d: edit(d, "execution", warehouse_limits={"nonexistent": 3}),
+                                       "execution.warehouse_limits: 'nonexistent' is neither a warehouse of this "
+                                       "config (wh) nor a warehouse type (postgres, sqlite, mysql, duckdb, "
+                                       "snowflake, bigquery, redshift)"),
+    "port out of range": (lambda d: d["sources"].update(pg={"type": "postgres", "host": "h", "port": 99999}) or d,
+                          "sources.pg.port: Input should be less than or equal to 65535"),
     "empty sources": (lambda d: d.update(sources={}) or d, NO_WAREHOUSE),
     "empty source": (lambda d: d.update(source=d.pop("sources") and None) or d, NO_WAREHOUSE),
     "no source key": (lambda d: d.pop("sources") and d, NO_WAREHOUSE),
@@ -199,6 +207,12 @@ USAGE_CASES = {
     "malformed cap": (["apply", "plan.json", "--cap", "wh"],
                       "error: Invalid value for '--cap': 'wh': expected WAREHOUSE=N with N at least 1 "
                       "(see 'main apply --help')"),
+    "cap with a non-ASCII digit": (["apply", "plan.json", "--cap", "wh=\u0663"],
+                                   "error: Invalid value for '--cap': 'wh=\u0663': expected WAREHOUSE=N with N at least 1 "
+                                   "(see 'main apply --help')"),
+    "empty metrics file": (["apply", "plan.json", "--metrics-file", ""],
+                           "error: Invalid value for '--metrics-file': an empty path; give a file path such as "
+                           "baselinr.prom (see 'main apply --help')"),
     "unknown command": (["aply", "plan.json"], "error: No such command 'aply'. Did you mean 'apply'? (see 'main --help')"),
     "missing argument": (["diff", "old.json"], "error: Missing argument 'NEW_PATH' (see 'main diff --help')"),
 }

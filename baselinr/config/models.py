@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationInfo, field_validator, model_validator
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, SecretStr, ValidationInfo,
+                      field_validator, model_validator)
 
 WarehouseType = Literal["postgres", "sqlite", "mysql", "duckdb", "snowflake", "bigquery", "redshift"]
 FILE_WAREHOUSES = ("sqlite", "duckdb")
@@ -28,6 +29,18 @@ ALL_METRICS = (
 )
 
 
+def _not_a_bool(value: Any) -> Any:
+    """Refuse YAML ``true``/``false`` where a number is expected (pydantic would take it as 1/0);
+    a numeric string such as ``"4"`` (what ``${VAR}`` substitution yields) is still accepted."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got {str(value).lower()}")
+    return value
+
+
+Int = Annotated[int, BeforeValidator(_not_a_bool)]
+Float = Annotated[float, BeforeValidator(_not_a_bool)]
+
+
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -38,14 +51,14 @@ class ConnectionConfig(StrictModel):
     type: WarehouseType
     name: str | None = Field(None, description="Warehouse name used in task ids; defaults to the type.")
     host: str | None = Field(None, description="Server host; the account for snowflake.")
-    port: int | None = None
+    port: Int | None = Field(None, ge=1, le=65535)
     database: str | None = Field(None, description="Database; the project for bigquery.")
     username: str | None = None
     password: SecretStr | None = Field(None, description="Never written to plans, logs, state or events.")
     schema_: str | None = Field(None, alias="schema", description="Default schema (main for SQLite/DuckDB, public for PostgreSQL).")
     filepath: str | None = Field(None, description="Database file for sqlite/duckdb (relative to the working directory).")
     extra_params: dict[str, Any] = Field(default_factory=dict, description="Driver URL query parameters (sslmode, warehouse, role...).")
-    busy_timeout: float | None = Field(None, ge=0, le=3600, description="SQLite: seconds to wait for a lock held by "
+    busy_timeout: Float | None = Field(None, ge=0, le=3600, description="SQLite: seconds to wait for a lock held by "
                                        "another writer before failing (default 30).")
 
     @model_validator(mode="after")
@@ -92,7 +105,7 @@ class TableSelection(StrictModel):
     exclude_columns: list[str] = Field(default_factory=list)
     metrics: list[str] | None = Field(None, description="Overrides profiling.metrics for these tables.")
     compute_histograms: bool | None = Field(None, description="Overrides profiling.compute_histograms.")
-    histogram_bins: int | None = Field(None, ge=1, le=1000, description="Overrides profiling.histogram_bins.")
+    histogram_bins: Int | None = Field(None, ge=1, le=1000, description="Overrides profiling.histogram_bins.")
     depends_on: list[str] = Field(default_factory=list, description="Tables ('schema.table' or 'warehouse.schema.table') profiled first.")
 
     @model_validator(mode="after")
@@ -138,7 +151,7 @@ class ProfilingConfig(StrictModel):
     tables: list[TableSelection] = Field(default_factory=list)
     metrics: list[str] = Field(default_factory=lambda: list(ALL_METRICS))
     compute_histograms: bool = True
-    histogram_bins: int = Field(10, ge=1, le=1000)
+    histogram_bins: Int = Field(10, ge=1, le=1000)
 
     _check = field_validator("metrics")(classmethod(lambda cls, v: _check_metrics(v)))
 
@@ -154,10 +167,10 @@ def check_max_workers(value: int) -> int:
 class ExecutionConfig(StrictModel):
     """Parallelism is opt-in: the default ``max_workers=1`` runs sequentially."""
 
-    max_workers: int = Field(1, ge=1, le=MAX_WORKERS, description="Tables profiled at once; 1 = sequential. At most 4 x CPUs.")
-    batch_size: int = Field(10, ge=1, le=100, description="Tables per plan batch.")
-    queue_size: int = Field(100, ge=10, le=1000, description="Tasks queued ahead of the workers.")
-    warehouse_limits: dict[str, int] = Field(default_factory=dict, description="Cap per warehouse name or type (never above max_workers).")
+    max_workers: Int = Field(1, ge=1, le=MAX_WORKERS, description="Tables profiled at once; 1 = sequential. At most 4 x CPUs.")
+    batch_size: Int = Field(10, ge=1, le=100, description="Tables per plan batch.")
+    queue_size: Int = Field(100, ge=10, le=1000, description="Tasks queued ahead of the workers.")
+    warehouse_limits: dict[str, Int] = Field(default_factory=dict, description="Cap per warehouse name or type (never above max_workers).")
 
     _not_above_cpus = field_validator("max_workers")(classmethod(lambda cls, v: check_max_workers(v)))
 
@@ -174,15 +187,15 @@ class RetryConfig(StrictModel):
     """Retries of transient errors (lost connection, timeout, lock) per task."""
 
     enabled: bool = True
-    retries: int = Field(2, ge=0, le=10, description="Extra attempts after the first.")
+    retries: Int = Field(2, ge=0, le=10, description="Extra attempts after the first.")
     backoff_strategy: Literal["exponential", "fixed"] = "exponential"
-    min_backoff: float = Field(0.5, ge=0, le=600)
-    max_backoff: float = Field(30.0, ge=0, le=3600)
+    min_backoff: Float = Field(0.5, ge=0, le=600)
+    max_backoff: Float = Field(30.0, ge=0, le=3600)
 
 
 class MonitoringConfig(StrictModel):
     enable_metrics: bool = Field(False, description="Serve Prometheus metrics over HTTP during runs.")
-    port: int = Field(9753, ge=1, le=65535)
+    port: Int = Field(9753, ge=1, le=65535)
     keep_alive: bool = Field(False, description="Keep serving metrics after the run ends (until Ctrl-C).")
 
 
@@ -196,7 +209,7 @@ class HookConfig(StrictModel):
     table_name: str = "baselinr_events"
     url: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
-    timeout_seconds: float = Field(5.0, gt=0, le=300)
+    timeout_seconds: Float = Field(5.0, gt=0, le=300)
     module: str | None = None
     class_name: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
@@ -245,6 +258,11 @@ class BaselinrConfig(StrictModel):
                                  f"defined: {', '.join(sorted(names)) or 'none'}")
             if sel.source is None and len(names) > 1:
                 raise ValueError(f"profiling.tables[{i}]: several sources are defined, so name one with 'source:'")
+        for key in self.execution.warehouse_limits:
+            if key not in names and key not in get_args(WarehouseType):
+                raise ValueError(f"execution.warehouse_limits: {key!r} is neither a warehouse of this config "
+                                 f"({', '.join(sorted(names)) or 'none defined'}) nor a warehouse type "
+                                 f"({', '.join(get_args(WarehouseType))})")
         return self
 
     @property

@@ -54,6 +54,8 @@ def render() -> str:
 def _type_name(tp: Any) -> str:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
+    if origin is typing.Annotated:  # Int, Float: a number with a validator
+        return _type_name(args[0])
     if origin in (typing.Union, types.UnionType):
         return " or ".join(_type_name(a) for a in args if a is not type(None)) + (
             " or null" if type(None) in args else "")
