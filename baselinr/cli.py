@@ -94,11 +94,14 @@ def _checked_metrics_file(_ctx: click.Context, _param: click.Parameter, value: s
 
 
 class _Group(click.Group):
-    """Usage errors as one line (``error: ... (see 'baselinr CMD --help')``), exit 2, like every bad input."""
+    """Usage errors as one line (``error: ... (see 'baselinr CMD --help')``), exit 2, like every bad
+    input; under ``--log-format json`` as a JSON record, like every other stderr line."""
 
     def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
         if not standalone_mode:
             return super().main(*args, standalone_mode=False, **kwargs)
+        argv = kwargs.get("args")
+        argv = list(argv if argv is not None else args[0] if args and args[0] is not None else sys.argv[1:])
         try:
             code = super().main(*args, standalone_mode=False, **kwargs)
         except click.exceptions.NoArgsIsHelpError as exc:
@@ -106,15 +109,32 @@ class _Group(click.Group):
             sys.exit(exc.exit_code)
         except click.UsageError as exc:
             command = exc.ctx.command_path if exc.ctx else "baselinr"
-            click.echo(f"error: {exc.format_message().rstrip('.')} (see '{command} --help')", err=True)
-            sys.exit(exc.exit_code)
+            _fail(argv, f"error: {exc.format_message().rstrip('.')} (see '{command} --help')", exc.exit_code)
         except click.ClickException as exc:
-            exc.show()
-            sys.exit(exc.exit_code)
+            _fail(argv, f"error: {exc.format_message()}", exc.exit_code)
         except click.Abort:
-            _say("aborted", logging.WARNING)
-            sys.exit(130)
+            _fail(argv, "aborted", 130, logging.WARNING)
         sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(argv: list[str], message: str, code: int, level: int = logging.ERROR) -> None:
+    """Say ``message`` (as JSON when ``argv`` asks for ``--log-format json``, even if click did not
+    get as far as parsing it) and exit with ``code``."""
+    from baselinr.utils.logging import json_logs_enabled
+
+    if _json_logs_requested(argv) and not json_logs_enabled():
+        configure_logging("json")
+    _say(message, level)
+    sys.exit(code)
+
+
+def _json_logs_requested(argv: list[str]) -> bool:
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            break
+        if arg == "--log-format=json" or (arg == "--log-format" and argv[i + 1:i + 2] == ["json"]):
+            return True
+    return False
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

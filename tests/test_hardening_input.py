@@ -225,6 +225,28 @@ def test_usage_errors_are_one_line_and_exit_2(project: Path, case: str) -> None:
     assert (result.exit_code, result.stdout, result.stderr) == (2, "", message + "\n")
 
 
+JSON_USAGE_CASES = {
+    "bad cap": (["apply", "plan.json", "--log-format", "json", "--cap", "wh"],
+                "error: Invalid value for '--cap': 'wh': expected WAREHOUSE=N with N at least 1 "
+                "(see 'main apply --help')"),
+    "bad max-workers": (["resume", "--max-workers", "0", "--log-format=json"],
+                        "error: Invalid value for '--max-workers': 0 is not in the range 1<=x<=64 "
+                        "(see 'main resume --help')"),
+    "unknown option": (["profile", "--log-format", "json", "-c", "config.yml", "--bogus"],
+                       "error: No such option '--bogus' (see 'main profile --help')"),
+}
+
+
+@pytest.mark.parametrize("case", JSON_USAGE_CASES)
+def test_usage_errors_are_json_records_under_log_format_json(project: Path, case: str) -> None:
+    args, message = JSON_USAGE_CASES[case]
+    result = CliRunner().invoke(main, args)
+    assert (result.exit_code, result.stdout) == (2, ""), result.output
+    [line] = result.stderr.splitlines()
+    record = json.loads(line)
+    assert (record["level"], record["logger"], record["message"]) == ("error", "baselinr.cli", message)
+
+
 def test_a_plan_with_no_tasks_applies_nothing_and_says_why(project: Path) -> None:
     data = config_data(project, {"wh": {"type": "sqlite", "filepath": str(project / "wh.db")}}, [{"pattern": "zzz*"}])
     cfg = write_config(project, data)
