@@ -87,9 +87,14 @@ def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _checked_metrics_file(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
-    """Refuse an empty ``--metrics-file`` (it would be ignored)."""
+    """Refuse an empty ``--metrics-file`` (it would be ignored), and a path that cannot be written
+    (a directory, under a file, in a missing folder) before anything is read or run."""
+    from baselinr.utils.metrics import check_metrics_file
+
     if value == "":
         raise click.BadParameter("an empty path; give a file path such as baselinr.prom")
+    if value is not None:
+        check_metrics_file(value)  # a ConfigError: one line, exit 2 (see _Group.main)
     return value
 
 
@@ -112,6 +117,8 @@ class _Group(click.Group):
             _fail(argv, f"error: {exc.format_message().rstrip('.')} (see '{command} --help')", exc.exit_code)
         except click.ClickException as exc:
             _fail(argv, f"error: {exc.format_message()}", exc.exit_code)
+        except BaselinrError as exc:  # from an option's check (--metrics-file)
+            _fail(argv, f"error: {exc}", exc.exit_code)
         except click.Abort:
             _fail(argv, "aborted", 130, logging.WARNING)
         sys.exit(code if isinstance(code, int) else 0)

@@ -247,6 +247,24 @@ def test_usage_errors_are_json_records_under_log_format_json(project: Path, case
     assert (record["level"], record["logger"], record["message"]) == ("error", "baselinr.cli", message)
 
 
+@pytest.mark.parametrize("command", ["apply", "profile"])
+def test_a_metrics_file_that_cannot_be_written_is_refused_as_the_docs_say(project: Path, command: str) -> None:
+    cfg = write_config(project, base(project))
+    (project / "plan.json").write_text(planner.dumps_plan(compile_plan(make_config(base(project)))), encoding="utf-8")
+    args = ["apply", str(project / "plan.json"), "-c", str(cfg)] if command == "apply" else ["profile", "-c", str(cfg)]
+    refused(*args, "--metrics-file", str(project), store=project / "store.db",
+            message=f"--metrics-file: {project} is a directory; give a file path such as {project / 'baselinr.prom'}")
+    refused(*args, "--metrics-file", str(cfg / "m.prom"), store=project / "store.db",
+            message=f"--metrics-file: {cfg} is a file, not a directory")
+    refused("apply", str(project / "nope.json"), "--metrics-file", str(cfg / "m.prom"), store=project / "store.db",
+            message=f"--metrics-file: {cfg} is a file, not a directory")  # checked before the plan is read
+    result = CliRunner().invoke(main, [*args, "--log-format", "json", "--metrics-file", str(project)])
+    assert (result.exit_code, result.stdout) == (2, ""), result.output
+    [line] = result.stderr.splitlines()
+    assert json.loads(line)["message"] == (f"error: --metrics-file: {project} is a directory; give a file path "
+                                           f"such as {project / 'baselinr.prom'}")
+
+
 def test_a_plan_with_no_tasks_applies_nothing_and_says_why(project: Path) -> None:
     data = config_data(project, {"wh": {"type": "sqlite", "filepath": str(project / "wh.db")}}, [{"pattern": "zzz*"}])
     cfg = write_config(project, data)
