@@ -100,7 +100,14 @@ def _checked_metrics_file(_ctx: click.Context, _param: click.Parameter, value: s
 
 class _Group(click.Group):
     """Usage errors as one line (``error: ... (see 'baselinr CMD --help')``), exit 2, like every bad
-    input; under ``--log-format json`` as a JSON record, like every other stderr line."""
+    input; under ``--log-format json`` as a JSON record, like every other stderr line. A Ctrl-C that
+    a command leaves uncaught is ``aborted``, exit 130 (the runner handles its own, see _finish_run)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:  # click would print an empty line first
+            raise click.Abort() from None
 
     def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
         if not standalone_mode:
@@ -119,7 +126,7 @@ class _Group(click.Group):
             _fail(argv, f"error: {exc.format_message()}", exc.exit_code)
         except BaselinrError as exc:  # from an option's check (--metrics-file)
             _fail(argv, f"error: {exc}", exc.exit_code)
-        except click.Abort:
+        except (click.Abort, KeyboardInterrupt):
             _fail(argv, "aborted", 130, logging.WARNING)
         sys.exit(code if isinstance(code, int) else 0)
 

@@ -10,6 +10,9 @@ import json
 import os
 import re
 import sqlite3
+import subprocess
+import sys
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
@@ -352,3 +355,45 @@ def test_a_cap_for_a_warehouse_the_plan_lacks_is_refused_before_anything_runs(pr
     (project / "plan.json").write_text(planner.dumps_plan(compile_plan(make_config(data))), encoding="utf-8")
     refused("apply", str(project / "plan.json"), "-c", str(cfg), "--cap", "whx=2",
             message="--cap: unknown warehouse 'whx' (the plan has: wh)", store=project / "store.db")
+
+
+# A sitecustomize that sends this process a real SIGINT the moment MODULE is first imported: a
+# Ctrl-C at a known point of start-up, without timing.
+INTERRUPT_ON_IMPORT = """
+import os, signal, sys
+
+class Interrupt:
+    def find_spec(self, name, path=None, target=None):
+        if name == MODULE:
+            sys.meta_path.remove(self)
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+
+sys.meta_path.insert(0, Interrupt())
+"""
+
+
+def interrupted_on_import(tmp_path: Path, module: str, *args: str) -> subprocess.CompletedProcess[str]:
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(f"MODULE = {module!r}\n{INTERRUPT_ON_IMPORT}", encoding="utf-8")
+    path = os.pathsep.join(p for p in (str(hook), os.environ.get("PYTHONPATH")) if p)
+    return subprocess.run([sys.executable, "-m", "baselinr", *args], capture_output=True, text=True,
+                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": path})
+
+
+def test_the_console_script_is_the_small_entry_point() -> None:
+    import baselinr.__main__
+
+    [script] = entry_points(group="console_scripts", name="baselinr")
+    assert script.load() is baselinr.__main__.main
+
+
+@pytest.mark.parametrize("module, args", [
+    ("click", ["plan", "-c", "config.yml"]),     # while the CLI itself is imported
+    ("baselinr.runner", ["status"]),              # inside a command
+])
+def test_ctrl_c_at_any_point_of_a_command_is_aborted_exit_130(tmp_path: Path, module: str, args: list[str]) -> None:
+    proc = interrupted_on_import(tmp_path, module, *args)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (130, "", "aborted\n")
+    assert not (tmp_path / ".baselinr").exists()
