@@ -179,12 +179,18 @@ def test_unknown_run_id_for_resume_and_status(project: Path) -> None:
     assert run_count(project / "store.db") == 1  # only the real run
 
 
-def test_apply_with_an_unreachable_warehouse_fails_its_tasks_and_runs_the_others(project: Path, pg_db: dict) -> None:
+def test_apply_with_an_unreachable_warehouse_fails_its_tasks_and_runs_the_others(project: Path, pg_db: dict,
+                                                                                 monkeypatch) -> None:
     pg_exec(pg_db, "CREATE TABLE p1 AS SELECT 1 AS id", "CREATE TABLE p2 AS SELECT 2 AS id")
-    data = config_data(project, {"wh": {"type": "sqlite", "filepath": str(project / "wh.db")}, "pg": pg_db},
+    # The port is a ${VAR} in config and plan alike (a config that names another port is refused):
+    # the server moved away between plan and apply.
+    monkeypatch.setenv("HARDENING_PG_PORT", str(pg_db["port"]))
+    data = config_data(project, {"wh": {"type": "sqlite", "filepath": str(project / "wh.db")},
+                                 "pg": {**pg_db, "port": "${HARDENING_PG_PORT}"}},
                        [{"pattern": "*", "source": "wh"}, {"pattern": "p*", "source": "pg"}])
     (project / "plan.json").write_text(planner.dumps_plan(compile_plan(make_config(data))), encoding="utf-8")
-    data["sources"]["pg"]["port"] = free_port()  # nothing listens there: connection refused
+    port = free_port()  # nothing listens there: connection refused
+    monkeypatch.setenv("HARDENING_PG_PORT", str(port))
     cfg = write_config(project, data)
     result = CliRunner().invoke(main, ["apply", str(project / "plan.json"), "-c", str(cfg)])
     assert (result.exit_code, result.stdout) == (1, ""), result.output
@@ -193,10 +199,9 @@ def test_apply_with_an_unreachable_warehouse_fails_its_tasks_and_runs_the_others
     assert states["wh.main.a"] == states["wh.main.b"] == ("succeeded", None)
     for task in ("pg.public.p1", "pg.public.p2"):
         status, error = states[task]
-        assert status == "failed" and "Connection refused" in error and str(data["sources"]["pg"]["port"]) in error
+        assert status == "failed" and "Connection refused" in error and str(port) in error
         assert f"{task}: {error}" in result.stderr.replace("  ", " ")
     assert "Traceback" not in result.stderr
-
 
 
 USAGE_CASES = {
