@@ -36,6 +36,21 @@ def _say(message: str, level: int = logging.ERROR) -> None:
         click.echo(message, err=True)
 
 
+def _out(text: str) -> None:
+    """Write a command's data to stdout. A reader that went away (``| head``) ends the command
+    quietly with 141, as SIGPIPE would; any other failure (``> /dev/full``) is a one-line error, exit 2."""
+    try:
+        click.echo(text, nl=False)
+    except OSError as exc:
+        try:  # stdout to /dev/null, so that flushing what is still buffered at exit cannot fail again
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):  # no file descriptor (a test's captured stdout)
+            pass
+        if isinstance(exc, BrokenPipeError):
+            sys.exit(141)
+        raise BaselinrError(f"cannot write to standard output: {exc.strerror or exc}") from None
+
+
 def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     """Turn a ``BaselinrError`` into one line on stderr and its exit code (never a traceback)."""
 
@@ -178,9 +193,9 @@ def plan_command(config_path: str, output: str | None, fmt: str | None, old_path
     if old is not None:
         _emit_diff(planner.diff(old, plan), as_json=fmt == "json")
     elif fmt == "text":
-        click.echo(planner.render_plan_text(plan), nl=False)
+        _out(planner.render_plan_text(plan))
     elif not output:
-        click.echo(planner.dumps_plan(plan), nl=False)
+        _out(planner.dumps_plan(plan))
 
 
 @main.command("diff")
@@ -212,7 +227,7 @@ def _warn(warnings: Iterable[str]) -> None:
 
 def _emit_diff(result: planner.PlanDiff, as_json: bool) -> None:
     """Print a plan diff on stdout and exit like diff(1): 0 no change, 1 changed."""
-    click.echo(planner.dumps_diff(result) if as_json else planner.render_diff_text(result), nl=False)
+    _out(planner.dumps_diff(result) if as_json else planner.render_diff_text(result))
     sys.exit(1 if result.has_changes else 0)
 
 
@@ -339,7 +354,7 @@ def status_command(run_id: str | None, config_path: str | None, as_json: bool) -
         store = open_state(_optional_config(config_path))
         data = run_status(store, run_id) if run_id else runs_status(store)
     render = dumps_status if as_json else (render_run if run_id else render_runs)
-    click.echo(render(data), nl=False)
+    _out(render(data))
 
 
 @main.command("quickstart")
@@ -350,7 +365,7 @@ def quickstart_command(rebuild: bool) -> None:
     from baselinr.quickstart import render_results, run_quickstart
 
     summary, results = run_quickstart(rebuild, note=lambda text: click.echo(text, err=True))
-    click.echo(render_results(results))
+    _out(render_results(results) + "\n")
     click.echo(f"results of run {summary.run_id} are in .baselinr/baselinr.db; next: "
                "baselinr plan -c examples/config.yml > plan.json", err=True)
     sys.exit(summary.exit_code)

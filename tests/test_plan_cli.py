@@ -235,3 +235,54 @@ def test_engine_failure_names_the_warehouse_without_secret(tmp_path: Path) -> No
     assert (result.exit_code, result.stdout) == (2, "")
     assert result.stderr.startswith("error: warehouse 'shop': ") and result.stderr.count("\n") == 1
     assert SECRET not in result.stderr
+
+
+@pytest.fixture
+def small_project(tmp_path: Path) -> Path:
+    """A one-table SQLite warehouse, its config, its plan, and one applied run in ``store.db``."""
+    with sqlite3.connect(tmp_path / "wh.db") as raw:
+        raw.execute("CREATE TABLE flights (id INTEGER)")
+    (tmp_path / "config.yml").write_text(yaml.safe_dump({
+        "source": {"type": "sqlite", "filepath": str(tmp_path / "wh.db")},
+        "storage": {"connection": {"type": "sqlite", "filepath": str(tmp_path / "store.db")}},
+        "profiling": {"tables": [{"table": "flights"}]}}), encoding="utf-8")
+    assert run("plan", "-c", str(tmp_path / "config.yml"), "-o", str(tmp_path / "plan.json")).exit_code == 0
+    assert run("apply", str(tmp_path / "plan.json"), "-c", str(tmp_path / "config.yml")).exit_code == 0
+    return tmp_path
+
+
+DATA_COMMANDS = {
+    "plan": ["plan", "-c", "config.yml"],
+    "plan text": ["plan", "-c", "config.yml", "--format", "text"],
+    "plan --compare": ["plan", "-c", "config.yml", "--compare", "plan.json"],
+    "diff": ["diff", "plan.json", "plan.json"],
+    "status": ["status", "-c", "config.yml"],
+    "status --json": ["status", "--json", "-c", "config.yml"],
+}
+
+
+def baselinr_with_stdout(project: Path, args: list[str], stdout: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "baselinr", *args], stdout=stdout, stderr=subprocess.PIPE,
+                          text=True, cwd=project)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("command", DATA_COMMANDS)
+def test_stdout_that_cannot_be_written_is_one_line_exit_2(small_project: Path, command: str) -> None:
+    with open("/dev/full", "w") as full:
+        proc = baselinr_with_stdout(small_project, DATA_COMMANDS[command], full)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines()[-1] == "error: cannot write to standard output: No space left on device"
+    assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr
+
+
+@pytest.mark.parametrize("command", DATA_COMMANDS)
+def test_a_reader_that_went_away_ends_the_command_quietly(small_project: Path, command: str) -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # like `| head -c 10` after its ten bytes: every write is EPIPE
+    try:
+        proc = baselinr_with_stdout(small_project, DATA_COMMANDS[command], write_end)
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 141, proc.stderr
+    assert "Traceback" not in proc.stderr and "error" not in proc.stderr and "Exception ignored" not in proc.stderr
