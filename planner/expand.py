@@ -2,8 +2,9 @@
 
 Contract: each catalog table selected at least once yields exactly one ``Match``, owned by the
 most specific selection (explicit table beats pattern beats whole schema; on a tie the earlier
-entry wins). A pattern or schema selecting nothing is a warning; a missing explicit table is a
-``PlanError`` with a "did you mean" hint.
+entry wins, with a warning when the tied entries' settings differ). A pattern or schema
+selecting nothing is a warning; a missing explicit table is a ``PlanError`` with a "did you
+mean" hint.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from baselinr.errors import PlanError
 from planner.models import SelectionRef
 
 PRECEDENCE = {"table": 0, "pattern": 1, "schema": 2}
+# What a selection decides about the task of each table it owns.
+SETTINGS = ("columns", "exclude_columns", "metrics", "compute_histograms", "histogram_bins", "depends_on")
 
 
 @dataclass(frozen=True)
@@ -41,9 +44,9 @@ def task_id(warehouse: str, schema: str, table: str) -> str:
 
 
 def expand(config: BaselinrConfig, catalog: Catalog) -> tuple[list[Match], list[str]]:
-    """Winning matches sorted by task id, and warnings (selections that matched nothing)."""
+    """Winning matches sorted by task id, and warnings (selections that matched nothing, ties)."""
     index = index_catalog(catalog)
-    chosen: dict[str, Match] = {}
+    selected: dict[str, list[Match]] = {}
     warnings = [] if config.profiling.tables else ["profiling.tables is empty: the plan has no tasks"]
     for i, sel in enumerate(config.profiling.tables):
         warehouse = config.warehouse_for(sel)
@@ -54,10 +57,39 @@ def expand(config: BaselinrConfig, catalog: Catalog) -> tuple[list[Match], list[
             warnings.append(f"profiling.tables[{i}]: {ref.description} matched no table in warehouse {warehouse!r}")
         for table in matched:
             match = Match(table, sel, ref)
-            current = chosen.get(match.task_id)
-            if current is None or PRECEDENCE[sel.kind] < PRECEDENCE[current.selection.kind]:
-                chosen[match.task_id] = match
-    return [chosen[k] for k in sorted(chosen)], warnings
+            selected.setdefault(match.task_id, []).append(match)
+    chosen = {tid: min(matches, key=lambda m: (PRECEDENCE[m.ref.kind], m.ref.index))
+              for tid, matches in selected.items()}
+    return [chosen[k] for k in sorted(chosen)], warnings + _tie_warnings(selected, chosen)
+
+
+def _tie_warnings(selected: dict[str, list[Match]], chosen: dict[str, Match]) -> list[str]:
+    """One warning per pair of equally specific entries that select the same tables with different
+    settings: the earlier entry's apply, which the later one's author may not expect."""
+    ties: dict[tuple[int, int], list[str]] = {}
+    refs: dict[int, SelectionRef] = {}
+    for tid in sorted(selected):
+        winner = chosen[tid]
+        for other in selected[tid]:
+            if (other is not winner and other.ref.kind == winner.ref.kind
+                    and _settings(other.selection) != _settings(winner.selection)):
+                ties.setdefault((winner.ref.index, other.ref.index), []).append(tid)
+                refs[winner.ref.index], refs[other.ref.index] = winner.ref, other.ref
+    return [f"profiling.tables[{w}] ({refs[w].description}) and profiling.tables[{o}] ({refs[o].description}) "
+            f"both select {_tables(tids)} with different settings; the settings of profiling.tables[{w}] "
+            "apply (the earlier of equally specific entries)"
+            for (w, o), tids in sorted(ties.items())]
+
+
+def _settings(sel: TableSelection) -> tuple[object, ...]:
+    return tuple(getattr(sel, name) for name in SETTINGS)
+
+
+def _tables(task_ids: list[str], shown: int = 5) -> str:
+    if len(task_ids) == 1:
+        return task_ids[0]
+    names = ", ".join(sorted(task_ids)[:shown]) + (f" and {len(task_ids) - shown} more" if len(task_ids) > shown else "")
+    return f"{len(task_ids)} tables ({names})"
 
 
 def index_catalog(catalog: Catalog) -> dict[tuple[str, str], dict[str, TableInfo]]:

@@ -51,6 +51,8 @@ OTHER_MESSAGES = [
     "profiling.tables is empty: the plan has no tasks",
     "matched no table in warehouse",
     "matched no column of",
+    "with different settings; the settings of",
+    "(the earlier of equally specific entries)",
     "left out: cannot read its columns",
     "which serialises access: it runs one task at a time although",
     "failed; the log says why",

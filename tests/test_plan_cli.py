@@ -286,3 +286,52 @@ def test_a_reader_that_went_away_ends_the_command_quietly(small_project: Path, c
         os.close(write_end)
     assert proc.returncode == 141, proc.stderr
     assert "Traceback" not in proc.stderr and "error" not in proc.stderr and "Exception ignored" not in proc.stderr
+
+
+def test_equally_specific_selections_with_different_settings_are_a_warning(tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / "wh.db") as raw:
+        for name in ("flights", "flights_2024", "fares"):
+            raw.execute(f"CREATE TABLE {name} (id INTEGER)")
+    config = tmp_path / "c.yml"
+    config.write_text(yaml.safe_dump({"source": {"type": "sqlite", "filepath": str(tmp_path / "wh.db")},
+                                      "profiling": {"tables": [
+                                          {"table": "flights"},
+                                          {"table": "flights", "histogram_bins": 3},
+                                          {"pattern": "fl*", "metrics": ["count"]},
+                                          {"pattern": "f*"},               # ties with [2] on flights_2024
+                                          {"pattern": "fa*"},              # ties with [3], same settings
+                                          {"select_schema": True, "schema": "main"},
+                                      ]}}), encoding="utf-8")
+    result = run("plan", "-c", str(config))
+    assert result.exit_code == 0, result.stderr
+    plan = planner.load_plan(result.stdout)
+    assert plan.warnings == (
+        "profiling.tables[0] (table 'main.flights') and profiling.tables[1] (table 'main.flights') both select "
+        "sqlite.main.flights with different settings; the settings of profiling.tables[0] apply (the earlier of "
+        "equally specific entries)",
+        "profiling.tables[2] (pattern 'fl*' (glob) in main) and profiling.tables[3] (pattern 'f*' (glob) in main) "
+        "both select sqlite.main.flights_2024 with different settings; the settings of profiling.tables[2] apply "
+        "(the earlier of equally specific entries)",
+    )
+    assert result.stderr.count("\nwarning: ") == 2
+    flights, flights_2024, fares = (plan.task(f"sqlite.main.{t}") for t in ("flights", "flights_2024", "fares"))
+    assert (flights.selection.index, flights.histogram_bins) == (0, 10)
+    assert (flights_2024.selection.index, flights_2024.metrics) == (2, ("count",))
+    assert fares.selection.index == 3
+
+
+def test_many_tables_of_a_tie_are_counted_not_all_listed(tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / "wh.db") as raw:
+        for i in range(7):
+            raw.execute(f"CREATE TABLE t{i} (id INTEGER)")
+    config = tmp_path / "c.yml"
+    config.write_text(yaml.safe_dump({"source": {"type": "sqlite", "filepath": str(tmp_path / "wh.db")},
+                                      "profiling": {"tables": [{"pattern": "t*"},
+                                                               {"pattern": "*", "exclude_columns": ["id"]}]}}),
+                      encoding="utf-8")
+    plan = planner.load_plan(run("plan", "-c", str(config)).stdout)
+    assert plan.warnings == (
+        "profiling.tables[0] (pattern 't*' (glob) in main) and profiling.tables[1] (pattern '*' (glob) in main) "
+        "both select 7 tables (sqlite.main.t0, sqlite.main.t1, sqlite.main.t2, sqlite.main.t3, sqlite.main.t4 "
+        "and 2 more) with different settings; the settings of profiling.tables[0] apply (the earlier of "
+        "equally specific entries)",)
