@@ -351,7 +351,7 @@ def status_command(run_id: str | None, config_path: str | None, as_json: bool) -
     from baselinr.storage import storage_errors
 
     with storage_errors():  # e.g. create_tables: false on a database without the tables
-        store = open_state(_optional_config(config_path))
+        store = open_state(_optional_config(config_path), existing=True)
         data = run_status(store, run_id) if run_id else runs_status(store)
     render = dumps_status if as_json else (render_run if run_id else render_runs)
     _out(render(data))

@@ -289,8 +289,9 @@ def test_without_config_uses_default_storage_and_env_references(tmp_path, chain_
                                                        "${CHAIN_DB_PATH:-default})\n")
 
 
-def test_resume_where_nothing_ever_ran_says_so_and_creates_no_database(tmp_path):
-    result = cli("resume", cwd=tmp_path)
+@pytest.mark.parametrize("command", [["resume"], ["status"], ["status", "--json"], ["status", "some-run"]])
+def test_resume_and_status_where_nothing_ever_ran_say_so_and_create_no_database(tmp_path, command):
+    result = cli(*command, cwd=tmp_path)
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr == ("error: no runs recorded: the storage database .baselinr/baselinr.db does not exist "
                              "(nothing was applied with this storage; pass -c with the config the runs used)\n")
