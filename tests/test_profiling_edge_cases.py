@@ -305,3 +305,35 @@ def test_identifiers_are_quoted(engine: Engine) -> None:
         assert column(result, c)["min"] == k and column(result, c)["max"] == 30 + k, c
         assert column(result, c)["distinct_count"] == 4
     assert selects == result.queries == 2
+
+
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
+def test_sqlite_text_in_numeric_columns_is_counted_and_kept_out_of_the_statistics(engine: Engine) -> None:
+    # SQLite's type affinity keeps a value that does not look like a number as it is (text, blob).
+    create(engine, "loose", [Column("n", Integer), Column("d", Numeric(10, 2)), Column("x", Float)], [])
+    rows = [(1, "1.5", 1.0), ("abc", "x", 2.0), (3, "2.25", "zz"), (None, None, None), (5, "4.5", 4.0),
+            (b"\x00", "x", 1.0), (3, None, math.inf)]
+    with engine.begin() as conn:
+        conn.execute(insert(Table("loose", MetaData(), Column("n"), Column("d"), Column("x"))),
+                     [dict(zip("ndx", r)) for r in rows])
+    result, selects = profile(engine, "loose")
+    assert not any(c.errors for c in result.columns)
+    assert selects == result.queries == 3  # the first select, the three columns again without text, histograms
+    # n: numbers 1, 3, 5, 3 (mean 3, squared deviations 4 + 0 + 4 + 0); 'abc' and the blob are no numbers.
+    assert column(result, "n") == {
+        "count": 7, "null_count": 1, "null_ratio": 1 / 7, "non_numeric_count": 2, "distinct_count": 3,
+        "unique_ratio": 3 / 4, "min": 1, "max": 5, "mean": 3.0, "stddev": math.sqrt(8 / 3),
+        "histogram": {"edges": [1, 1.4, 1.8, 2.2, 2.6, 3.0, 3.4, 3.8, 4.2, 4.6, 5], "counts": [1, 0, 0, 0, 0, 2, 0, 0, 0, 1]}}
+    # d: numbers 1.5, 2.25, 4.5 (mean 2.75; deviations -1.25, -0.5, 1.75); 'x' twice.
+    d = column(result, "d")
+    assert (d["non_numeric_count"], d["null_count"], d["distinct_count"], d["unique_ratio"]) == (2, 2, 3, 1.0)
+    assert (d["min"], d["max"], d["mean"]) == (1.5, 4.5, 2.75)
+    assert_close(d["stddev"], math.sqrt((1.25**2 + 0.5**2 + 1.75**2) / 2))
+    assert d["histogram"]["counts"] == [1, 0, 1, 0, 0, 0, 0, 0, 0, 1]  # width 0.3: 2.25 in [2.1, 2.4)
+    # x: numbers 1.0, 2.0, 4.0, 1.0 and +Infinity; 'zz' is no number.
+    x = column(result, "x")
+    assert (x["non_numeric_count"], x["inf_count"], x["nan_count"], x["distinct_count"]) == (1, 1, 0, 3)
+    assert (x["min"], x["max"], x["mean"], x["unique_ratio"]) == (1.0, 4.0, 2.0, 3 / 4)
+    # Found through max, which is computed for that even when not asked for.
+    only, _ = profile(engine, "loose", metrics=("count", "distinct_count", "unique_ratio"))
+    assert column(only, "n") == {"count": 7, "distinct_count": 3, "unique_ratio": 3 / 4, "non_numeric_count": 2}

@@ -26,6 +26,7 @@ from baselinr.connectors.catalog import ColumnInfo
 from baselinr.profiling import sqlite_functions
 
 Recovery = Literal["none", "savepoint", "rollback"]
+NUMERIC = frozenset({"integer", "float", "decimal"})
 # Databases whose FLOAT cannot hold NaN/±Infinity at all (MySQL refuses them on insert).
 _NO_SPECIAL_FLOATS = frozenset({"mysql", "mariadb"})
 _SQLITE = SQLiteDialect()
@@ -96,6 +97,17 @@ class Flavor:
 
     def true_ratio(self, value: ColumnElement) -> ColumnElement:
         return func.avg(cast(value, Integer))
+
+    def non_numbers(self, category: str, value: ColumnElement) -> ColumnElement | None:
+        """Condition true for a stored value of a numeric column that is no number; None when the
+        column's type refuses such values.
+
+        SQLite's type affinity keeps what does not look like a number as it is (text, blob), in
+        any column: AVG and SUM would read it as 0, MIN and MAX sort it after every number.
+        """
+        if self.name == "sqlite" and category in NUMERIC:
+            return func.typeof(value).in_(["text", "blob"])
+        return None
 
     def nan_values(self, category: str) -> list[ColumnElement]:
         """Literals equal to NaN in a column of ``category``; empty when NaN cannot be stored.

@@ -2,7 +2,8 @@
 
 Cost for an ordinary table: one aggregate select (every non-histogram metric of every column,
 one scan) plus, when histograms are wanted, one more select (all histograms; their bounds come
-from the first). Wide tables take one select per ``MAX_SELECT_ITEMS`` aggregates. A metric that
+from the first). Wide tables take one select per ``MAX_SELECT_ITEMS`` aggregates; SQLite tables
+whose numeric columns hold text or blobs one more, for those columns. A metric that
 fails is recorded in ``ColumnProfile.errors``; failures of the whole table (missing table, and
 every transient error: lost connection, lock, timeout) raise the database's own SQLAlchemy
 exception for the runner to classify and retry.
@@ -21,7 +22,9 @@ from sqlalchemy import func
 from sqlalchemy.engine import Connection
 
 from planner.models import TaskSpec
-from baselinr.profiling.aggregates import ROWS, ColumnPlan, Item, base_value, plan_column
+from baselinr.profiling.aggregates import (
+    REPORTED_WHEN_FOUND, ROWS, ColumnPlan, Item, base_value, holds_non_numbers, plan_column,
+)
 from baselinr.profiling.dialects import Flavor
 from baselinr.profiling.fused import FusedRunner, Key
 from baselinr.profiling.histogram import HistogramPlan, plan_histogram
@@ -42,6 +45,7 @@ def profile_table(conn: Connection, task: TaskSpec) -> ProfilingResult:
 
     raw, failed = runner.run([Item(ROWS, func.count()), *(item for p in plans for item in p.items)])
     row_count = int(raw.pop(ROWS))
+    plans = _numbers_only(plans, raw, failed, runner, flavor, task)
     values = _clean_all(plans, raw, failed)
 
     histograms = _plan_histograms(plans, values, failed, task.histogram_bins)
@@ -53,6 +57,24 @@ def profile_table(conn: Connection, task: TaskSpec) -> ProfilingResult:
     return ProfilingResult(warehouse=task.warehouse, schema=task.schema_, table=task.table, row_count=row_count,
                            columns=columns, profiled_at=started, duration_seconds=time.perf_counter() - clock,
                            queries=runner.queries)
+
+
+def _numbers_only(plans: list[ColumnPlan], raw: dict[Key, Any], failed: dict[Key, str], runner: FusedRunner,
+                  flavor: Flavor, task: TaskSpec) -> list[ColumnPlan]:
+    """The plans, with the numeric columns found holding values that are no numbers (SQLite) planned
+    again without them; their aggregates are recomputed in one more select, replacing the first ones."""
+    redo = {p.index: plan_column(flavor, p.index, p.info, runner.source.c[p.info.name], task.metrics,
+                                 task.compute_histograms, numbers_only=True)
+            for p in plans if holds_non_numbers(p, raw)}
+    if not redo:
+        return plans
+    for key in [k for k in (*raw, *failed) if k[0] in redo]:
+        raw.pop(key, None)
+        failed.pop(key, None)
+    again, again_failed = runner.run([item for p in redo.values() for item in p.items])
+    raw.update(again)
+    failed.update(again_failed)
+    return [redo.get(p.index, p) for p in plans]
 
 
 def _clean_all(plans: list[ColumnPlan], raw: dict[Key, Any], failed: dict[Key, str]) -> dict[int, dict[str, Any]]:
@@ -102,6 +124,6 @@ def _column_profile(plan: ColumnPlan, raw: dict[str, Any], failed: dict[Key, str
             errors[metric] = bad
         elif metric == "histogram":
             metrics[metric] = hist.result([int(below[item.key]) for item in hist.items]) if hist else None
-        else:
-            metrics[metric] = base_value(plan, metric, raw, row_count)
+        elif (value := base_value(plan, metric, raw, row_count)) or metric not in REPORTED_WHEN_FOUND:
+            metrics[metric] = value
     return ColumnProfile(name=plan.info.name, type=plan.info.type, metrics=metrics, errors=errors)

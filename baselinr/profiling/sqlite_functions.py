@@ -39,13 +39,16 @@ class _SampleStdDev:
         self.mean = 0.0
         self.m2 = 0.0
 
-    def step(self, value: float | int | None) -> None:
+    def step(self, value: float | int | str | bytes | None) -> None:
         if value is None:
             return
         if self.n == 0:
             self.shift = value
+        try:
+            x = value - self.shift
+        except TypeError:  # text or a blob in a numeric column (SQLite keeps them): no number, skipped
+            return
         self.n += 1
-        x = value - self.shift
         delta = x - self.mean
         self.mean += delta / self.n
         self.m2 += delta * (x - self.mean)
