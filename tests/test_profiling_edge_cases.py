@@ -337,3 +337,14 @@ def test_sqlite_text_in_numeric_columns_is_counted_and_kept_out_of_the_statistic
     # Found through max, which is computed for that even when not asked for.
     only, _ = profile(engine, "loose", metrics=("count", "distinct_count", "unique_ratio"))
     assert column(only, "n") == {"count": 7, "distinct_count": 3, "unique_ratio": 3 / 4, "non_numeric_count": 2}
+
+
+def test_nan_and_infinity_are_left_out_of_distinct_count_and_unique_ratio(engine: Engine) -> None:
+    # SQLite stores NaN as NULL: it counts in null_count there, in nan_count elsewhere.
+    create(engine, "specials2", [Column("x", Float), Column("y", Float)],
+           [{"x": x, "y": y} for x, y in [(math.inf, math.inf), (1.0, -math.inf), (-math.inf, math.nan)]])
+    result, _ = profile(engine, "specials2")
+    x, y = column(result, "x"), column(result, "y")
+    assert (x["distinct_count"], x["unique_ratio"], x["inf_count"]) == (1, 1.0, 2)  # {1.0}: one of one
+    assert (y["distinct_count"], y["unique_ratio"], y["inf_count"]) == (0, None, 2)  # no finite value
+    assert (y["nan_count"], y["null_count"]) == ((0, 1) if engine.dialect.name == "sqlite" else (1, 0))
