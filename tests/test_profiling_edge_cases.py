@@ -348,3 +348,20 @@ def test_nan_and_infinity_are_left_out_of_distinct_count_and_unique_ratio(engine
     assert (x["distinct_count"], x["unique_ratio"], x["inf_count"]) == (1, 1.0, 2)  # {1.0}: one of one
     assert (y["distinct_count"], y["unique_ratio"], y["inf_count"]) == (0, None, 2)  # no finite value
     assert (y["nan_count"], y["null_count"]) == ((0, 1) if engine.dialect.name == "sqlite" else (1, 0))
+
+
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
+def test_sqlite_reals_between_integer_bounds_fall_in_their_bins(engine: Engine) -> None:
+    # SQLite keeps 2.5 in an INTEGER column and 2.25 in a DECIMAL one as REAL, 1 and 5 as INTEGER:
+    # min and max are integers, but the values between them are not.
+    create(engine, "mixed", [Column("n", Integer), Column("d", Numeric(10, 2))], [])
+    with engine.begin() as conn:
+        conn.execute(insert(Table("mixed", MetaData(), Column("n"), Column("d"))),
+                     [{"n": n, "d": d} for n, d in [(1, 1), (2.5, 2.25), (5, 7), (3, 2.2)]])
+    result, _ = profile(engine, "mixed")
+    n, d = column(result, "n"), column(result, "d")
+    # n: width 0.4, 2.5 in [2.2, 2.6), 3 in [3.0, 3.4); d: width 0.6, 2.2 and 2.25 in [2.2, 2.8).
+    assert n["histogram"] == {"edges": [1, 1.4, 1.8, 2.2, 2.6, 3.0, 3.4, 3.8, 4.2, 4.6, 5],
+                              "counts": [1, 0, 0, 1, 0, 1, 0, 0, 0, 1]}
+    assert d["histogram"] == {"edges": [1, 1.6, 2.2, 2.8, 3.4, 4.0, 4.6, 5.2, 5.8, 6.4, 7],
+                              "counts": [1, 0, 2, 0, 0, 0, 0, 0, 0, 1]}

@@ -69,6 +69,7 @@ class ColumnPlan:
     value: ColumnElement  # the column as compared: values left out (NaN, ±Infinity, SQLite text in numbers) NULL,
     #                       SQLite timestamps UTC
     special: bool  # the column can hold values left out of its statistics
+    integral: bool  # every value is an integer (an integer column of a database that enforces types)
 
     @property
     def valid_key(self) -> str:
@@ -142,7 +143,7 @@ def plan_column(flavor: Flavor, index: int, info: ColumnInfo, col: ColumnElement
     if "non_numeric_count" in chosen and not numbers_only:
         wanted["max"] = None  # tells whether the column holds values that are no numbers
     items = tuple(Item((index, agg), build[agg]()) for agg in wanted)
-    return ColumnPlan(index, info, chosen, items, value, special)
+    return ColumnPlan(index, info, chosen, items, value, special, info.category == "integer" and flavor.enforces_types)
 
 
 def holds_non_numbers(plan: ColumnPlan, raw: dict[tuple[int, str], Any]) -> bool:

@@ -98,6 +98,12 @@ class Flavor:
     def true_ratio(self, value: ColumnElement) -> ColumnElement:
         return func.avg(cast(value, Integer))
 
+    @property
+    def enforces_types(self) -> bool:
+        """Whether a column holds only values of its declared type: SQLite keeps 2.5 in an INTEGER
+        column and text in any (type affinity)."""
+        return self.name != "sqlite"
+
     def non_numbers(self, category: str, value: ColumnElement) -> ColumnElement | None:
         """Condition true for a stored value of a numeric column that is no number; None when the
         column's type refuses such values.
@@ -105,7 +111,7 @@ class Flavor:
         SQLite's type affinity keeps what does not look like a number as it is (text, blob), in
         any column: AVG and SUM would read it as 0, MIN and MAX sort it after every number.
         """
-        if self.name == "sqlite" and category in NUMERIC:
+        if not self.enforces_types and category in NUMERIC:
             return func.typeof(value).in_(["text", "blob"])
         return None
 
