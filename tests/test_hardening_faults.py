@@ -19,7 +19,9 @@ from typing import Callable
 import pytest
 from sqlalchemy import create_engine, update
 
-from baselinr.runner import open_state
+from baselinr.config import BaselinrConfig
+from baselinr.runner import StateStore, open_state
+from baselinr.runner.state import RunRow
 from tests.conftest import create_database
 from tests.pgserver import remove_server, start_server
 from tests.test_crash_resume import wait_for
@@ -41,18 +43,25 @@ def resume_completes(tmp_path: Path, cfg: Path, config, run_id: str, tables: lis
     assert result_sets(config, run_id) == {f"{schema}.{t}": 1 for t in tables}
 
 
+def start_apply(tmp_path: Path, data: dict, *flags: str) -> tuple[subprocess.Popen, Path, BaselinrConfig, StateStore,
+                                                                   RunRow]:
+    """Plan ``data`` and start a real ``baselinr apply`` of it; once its run is recorded:
+    (process, config path, config, state store, run row)."""
+    cfg = write_config(tmp_path, data)
+    config = make_config(data)
+    (tmp_path / "plan.json").write_text(cli("plan", "-c", str(cfg), cwd=tmp_path).stdout)
+    proc = popen_cli("apply", "plan.json", "-c", str(cfg), *flags, cwd=tmp_path)
+    store = open_state(config)
+    return proc, cfg, config, store, wait_for(lambda: next(iter(store.runs()), None), what="the run row")
+
+
 def test_postgres_server_stopped_mid_run_fails_its_tasks_then_resume_completes(tmp_path: Path) -> None:
     server = start_server()  # a throwaway server: the shared one must keep running
     try:
         conn = create_database(server, "stopped")
         make_slow_views(conn, VIEWS, 0.5)
         data = config_data(tmp_path, {"pg": conn}, [{"pattern": "v*"}])
-        cfg = write_config(tmp_path, data)
-        config = make_config(data)
-        (tmp_path / "plan.json").write_text(cli("plan", "-c", str(cfg), cwd=tmp_path).stdout)
-        proc = popen_cli("apply", "plan.json", "-c", str(cfg), cwd=tmp_path)
-        store = open_state(config)
-        run = wait_for(lambda: next(iter(store.runs()), None), what="the run row")
+        proc, cfg, config, store, run = start_apply(tmp_path, data)
         wait_for(lambda: any(r.status == "succeeded" for r in store.tasks(run.run_id)), what="one task done")
         server.stop("fast")
         _, stderr = proc.communicate(timeout=60)
@@ -162,12 +171,7 @@ def test_storage_locked_at_the_end_of_a_task_never_marks_it_succeeded(tmp_path: 
     make_slow_views(pg_db, VIEWS, 1.0)
     data = config_data(tmp_path, {"pg": pg_db}, [{"pattern": "v*"}])
     data["storage"]["connection"]["busy_timeout"] = FAST_LOCK
-    cfg = write_config(tmp_path, data)
-    config = make_config(data)
-    (tmp_path / "plan.json").write_text(cli("plan", "-c", str(cfg), cwd=tmp_path).stdout)
-    proc = popen_cli("apply", "plan.json", "-c", str(cfg), cwd=tmp_path)
-    store = open_state(config)
-    run = wait_for(lambda: next(iter(store.runs()), None), what="the run row")
+    proc, cfg, config, store, run = start_apply(tmp_path, data)
     wait_for(lambda: any(r.status == "running" for r in store.tasks(run.run_id)), what="a running task")
     holder = hold_lock(tmp_path / "store.db")  # the task's results cannot be written when it ends
     try:
@@ -196,13 +200,8 @@ def test_killed_apply_always_resumes_to_one_result_set_per_table(tmp_path: Path,
     make_slow_views(pg_db, VIEWS, 0.4, stagger=0.4)
     data = config_data(tmp_path, {"pg": pg_db}, [{"pattern": "v*"}],
                        execution={"max_workers": 2, "warehouse_limits": {"pg": 2}})
-    cfg = write_config(tmp_path, data)
-    config = make_config(data)
-    (tmp_path / "plan.json").write_text(cli("plan", "-c", str(cfg), cwd=tmp_path).stdout)
-    proc = popen_cli("apply", "plan.json", "-c", str(cfg), cwd=tmp_path)
+    proc, cfg, config, store, run = start_apply(tmp_path, data)
     try:
-        store = open_state(config)
-        run = wait_for(lambda: next(iter(store.runs()), None), what="the run row")
         wait_for(lambda: KILL_POINTS[point]([str(r.status) for r in store.tasks(run.run_id)]), what=point)
         proc.send_signal(sig)
         proc.communicate(timeout=60)
@@ -219,13 +218,8 @@ def test_a_paused_runner_that_lost_its_lease_never_writes_over_the_runner_that_t
                                                                                          pg_db: dict) -> None:
     make_slow_views(pg_db, VIEWS, 0.8)
     data = config_data(tmp_path, {"pg": pg_db}, [{"pattern": "v*"}])
-    cfg = write_config(tmp_path, data)
-    config = make_config(data)
-    (tmp_path / "plan.json").write_text(cli("plan", "-c", str(cfg), cwd=tmp_path).stdout)
-    first = popen_cli("apply", "plan.json", "-c", str(cfg), cwd=tmp_path)
+    first, cfg, config, store, run = start_apply(tmp_path, data)
     try:
-        store = open_state(config)
-        run = wait_for(lambda: next(iter(store.runs()), None), what="the run row")
         wait_for(lambda: any(r.status == "running" for r in store.tasks(run.run_id)), what="a running task")
         first.send_signal(signal.SIGSTOP)  # paused past its lease's expiry (made to expire now)
         with store.engine.begin() as conn:
@@ -253,13 +247,8 @@ def start_held_run(tmp_path: Path, pg_db: dict, *flags: str):
     make_held_views(pg_db, VIEWS)
     data = config_data(tmp_path, {"pg": pg_db}, [{"pattern": "v*"}],
                        execution={"max_workers": 2, "warehouse_limits": {"pg": 2}})
-    cfg = write_config(tmp_path, data)
-    config = make_config(data)
-    (tmp_path / "plan.json").write_text(cli("plan", "-c", str(cfg), cwd=tmp_path).stdout)
-    proc = popen_cli("apply", "plan.json", "-c", str(cfg), *flags, cwd=tmp_path)
+    proc, cfg, config, _store, run = start_apply(tmp_path, data, *flags)
     engine = create_engine(pg_url(pg_db), isolation_level="AUTOCOMMIT")
-    store = open_state(config)
-    run = wait_for(lambda: next(iter(store.runs()), None), what="the run row")
     with engine.connect() as c:
         sleeping = wait_for(lambda: (lambda pids: pids if len(pids) == 2 else None)(sleeping_backends(c, run.run_id)),
                             what="two sleeping queries")
@@ -304,8 +293,8 @@ def test_a_second_ctrl_c_cancels_running_queries_and_aborts_and_resume_finishes(
             last = [json.loads(line) for line in stderr.strip().splitlines()][-1]["message"]
         assert last.startswith("aborted; finished tasks are recorded")
         assert "Traceback" not in stderr
-        with engine.connect() as c:  # cancelled on the server, not left running behind the dead process
-            wait_for(lambda: sleeping_backends(c, run.run_id) == [], what="the queries cancelled")
+        with engine.connect() as c:  # cancelled on the server; the dead process's sessions end with it
+            wait_for(lambda: sleeping_backends(c, run.run_id, sleeping=False) == [], what="the run's sessions gone")
         assert store.run(run.run_id).status == "interrupted"
         assert sorted(r.status for r in store.tasks(run.run_id)) == ["cancelled", "cancelled", "running", "running"]
         release_held_views(pg_db)
@@ -330,13 +319,8 @@ def test_a_second_ctrl_c_stops_a_sequential_sqlite_query_mid_scan(tmp_path: Path
         raw.execute("CREATE TABLE small (id INTEGER)")
     data = config_data(tmp_path, {"lite": {"type": "sqlite", "filepath": str(db)}}, [{"pattern": "*"}])
     data["profiling"]["metrics"] = ["count", "stddev"]
-    cfg = write_config(tmp_path, data)
-    config = make_config(data)
-    (tmp_path / "plan.json").write_text(cli("plan", "-c", str(cfg), cwd=tmp_path).stdout)
-    proc = popen_cli("apply", "plan.json", "-c", str(cfg), cwd=tmp_path)
+    proc, cfg, config, store, run = start_apply(tmp_path, data)
     try:
-        store = open_state(config)
-        run = wait_for(lambda: next(iter(store.runs()), None), what="the run row")
         wait_for(lambda: task_states(config, run.run_id).get("lite.main.big", ("",))[0] == "running",
                  what="big running")
         time.sleep(1.0)  # inside the scan (the plan starts the largest table first)

@@ -146,11 +146,12 @@ def release_held_views(conn: dict) -> None:
     pg_exec(conn, "UPDATE flag SET slow = false")
 
 
-def sleeping_backends(conn: Connection, run_id: str) -> list[int]:
+def sleeping_backends(conn: Connection, run_id: str, sleeping: bool = True) -> list[int]:
     """Backend pids of the run's queries now inside ``pg_sleep`` (``query`` shows the select on the
-    view, not its body, so the wait event is what tells)."""
+    view, not its body, so the wait event is what tells); with ``sleeping=False`` all its backends."""
     return conn.execute(text("SELECT pid FROM pg_stat_activity WHERE application_name = :a "
-                             "AND wait_event = 'PgSleep' ORDER BY pid"), {"a": f"baselinr:{run_id}"}).scalars().all()
+                             "AND (wait_event = 'PgSleep' OR NOT :sleeping) ORDER BY pid"),
+                        {"a": f"baselinr:{run_id}", "sleeping": sleeping}).scalars().all()
 
 
 def cli(*args: str, cwd: Path, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:

@@ -118,6 +118,9 @@ class TaskExecutor:
             try:
                 result = self._attempt(task)
             except Exception as exc:  # noqa: BLE001 - every failure becomes this task's outcome
+                if self.aborted.is_set():  # our own cancel (second Ctrl-C): interrupted, not a failure to report
+                    return TaskOutcome(task_id=task.id, succeeded=False, attempts=attempt, started_at=started,
+                                       finished_at=utcnow(), error_type="Interrupted", error_message="interrupted")
                 error = as_task_error(exc, self.secrets)
                 will_retry = error.transient and attempt < attempts and not self.stop.is_set()
                 self.bus.emit(ev.PROFILING_FAILED, **where, error=str(error),
