@@ -107,6 +107,8 @@ def test_ctrl_c_lets_running_tasks_finish_records_state_and_exits_130(tmp_path, 
     assert {r.status for r in rows.values()} <= {TaskStatus.SUCCEEDED, TaskStatus.CANCELLED}
     assert any(r.status == TaskStatus.CANCELLED and r.error_message == "interrupted (Ctrl-C)" for r in rows.values())
     assert store.run(run.run_id).status == RunStatus.INTERRUPTED
+    assert ("interrupted: starting no new task; waiting for 2 running task(s) to finish (Ctrl-C again to abort "
+            "them)\n") in stderr
     assert f"run `baselinr resume {run.run_id}`" in stderr
     resumed = cli("resume", "-c", str(cfg), cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr

@@ -55,3 +55,13 @@ def test_ctrl_c_after_the_last_task_started_exits_130_with_nothing_to_resume():
     assert out.getvalue().splitlines()[-1] == "interrupted, but every task had already finished: nothing to resume"
     assert "baselinr resume" not in out.getvalue()
     assert summary.exit_code == 130
+
+
+def test_a_task_starting_right_after_another_finished_is_drawn_despite_the_throttle():
+    out = Tty()
+    reporter = Reporter(out, interval=3600)  # only the first change would be drawn, if starts were throttled
+    reporter.run_started("r1", 2, 1, {"pg": 1})
+    reporter.task_changed("pg", TaskStatus.RUNNING, TaskStatus.PENDING)
+    reporter.task_changed("pg", TaskStatus.SUCCEEDED, TaskStatus.RUNNING)
+    reporter.task_changed("pg", TaskStatus.RUNNING, TaskStatus.PENDING)
+    assert out.getvalue().rsplit("\r\033[K", 1)[-1].startswith("1/2 | pg: 1 done, 0 failed, 1 running | ")

@@ -60,14 +60,20 @@ class Reporter:
         if previous is not None:
             self._counts[warehouse][previous] -= 1
         self._counts[warehouse][status] += 1
-        self._progress()
+        # A start right after a finish must show, or the line says "0 running" for the whole task.
+        self._progress(force=status == TaskStatus.RUNNING)
 
     def task_failed(self, task_id: str, message: str) -> None:
         self._line(f"failed: {task_id}: {message}")
 
-    def _progress(self) -> None:
+    def interrupted(self, running: int) -> None:
+        """The first Ctrl-C: say what happens now, since the run may go on for a long table."""
+        self._line(f"interrupted: starting no new task; waiting for {running} running task(s) to finish "
+                   "(Ctrl-C again to abort them)")
+
+    def _progress(self, force: bool = False) -> None:
         now = time.monotonic()
-        if not self.progress or now - self._last < self.interval:
+        if not self.progress or (now - self._last < self.interval and not force):
             return
         self._last = now
         finished = sum(c[s] for c in self._counts.values() for s in _DONE)
@@ -105,5 +111,5 @@ class SilentReporter(Reporter):
     def _line(self, text: str) -> None:
         return None
 
-    def _progress(self) -> None:
+    def _progress(self, force: bool = False) -> None:
         return None

@@ -103,7 +103,7 @@ def cancel_orphans(run_id: str, engines: dict[str, Engine]) -> list[int]:
             _pg_stat_activity.c.pid != func.pg_backend_pid()))
         try:
             with engine.begin() as conn:
-                killed += [pid for pid, terminated in conn.execute(query) if terminated]
+                killed += sorted(pid for pid, terminated in conn.execute(query) if terminated)
         except SQLAlchemyError as exc:  # best effort: an orphan ends when its query does
             logger.warning("could not cancel the queries left on %s by run %s: %s", name, run_id,
                            str(exc).splitlines()[0])

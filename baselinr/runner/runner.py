@@ -130,6 +130,7 @@ class Runner:
             raise KeyboardInterrupt
         self._interrupted = True
         self._stop.set()
+        self.reporter.interrupted(len(self._slot_of))
 
     def _record_abort(self) -> None:
         """Second Ctrl-C: mark the run interrupted (best effort); tasks left "running" resume as interrupted."""
