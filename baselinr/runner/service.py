@@ -94,8 +94,12 @@ class _Job:
 
 @storage_errors()  # a storage DB lost mid-run: one line, tasks not marked succeeded stay resumable
 def apply_plan(plan: Plan, config: BaselinrConfig | None = None, options: RunOptions | None = None,
-               reporter: Reporter | None = None, event_bus: EventBus | None = None) -> RunSummary | None:
-    """Create a run for ``plan``, record every task pending, execute it; None when the plan has no task."""
+               reporter: Reporter | None = None, event_bus: EventBus | None = None,
+               command: str = "apply") -> RunSummary | None:
+    """Create a run for ``plan``, record every task pending, execute it; None when the plan has no task.
+
+    ``command`` names the run's origin in its log records and events (``profile`` for plan + apply).
+    """
     if not plan.tasks:
         (reporter or Reporter()).note("nothing to apply: the plan has no tasks"
                                       + "".join(f"\nwarning: {w}" for w in plan.warnings))
@@ -104,7 +108,7 @@ def apply_plan(plan: Plan, config: BaselinrConfig | None = None, options: RunOpt
                reporter or Reporter(), event_bus)
     job.options.caps_for(plan)  # an unknown --cap warehouse is bad input: refused before anything is recorded
     run_id = new_run_id()
-    with job.observed(run_id, "apply") as bus:
+    with job.observed(run_id, command) as bus:
         lease = Lease(job.store, run_id)
         job.store.create_run(plan, dumps_plan(plan), run_id, lease.columns())  # born held: no resume can grab it
         with lease.hold_new():
