@@ -19,7 +19,7 @@ from baselinr.errors import BaselinrError, PlanError
 import planner
 from baselinr.config import load_config
 from baselinr.connectors import gather_catalog
-from baselinr.utils.logging import configure_logging
+from baselinr.utils.logging import configure_logging, json_logs_enabled
 
 if TYPE_CHECKING:
     from baselinr.config import BaselinrConfig
@@ -28,8 +28,6 @@ if TYPE_CHECKING:
 
 def _say(message: str, level: int = logging.ERROR) -> None:
     """One line on stderr; under ``--log-format json`` a JSON log record, so stderr stays parseable."""
-    from baselinr.utils.logging import json_logs_enabled
-
     if json_logs_enabled():
         logging.getLogger("baselinr.cli").log(level, "%s", message)
     else:
@@ -77,7 +75,6 @@ def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(func)
     def wrapper(*args: Any, log_format: str, log_level: str, metrics_file: str | None, **kwargs: Any) -> Any:
-        from baselinr.utils.logging import configure_logging
         from baselinr.utils.metrics import serve_kept_alive_until_interrupt
 
         configure_logging(log_format, log_level)  # type: ignore[arg-type] - click.Choice checked it
@@ -149,8 +146,6 @@ class _Group(click.Group):
 def _fail(argv: list[str], message: str, code: int, level: int = logging.ERROR) -> None:
     """Say ``message`` (as JSON when ``argv`` asks for ``--log-format json``, even if click did not
     get as far as parsing it) and exit with ``code``."""
-    from baselinr.utils.logging import json_logs_enabled
-
     if _json_logs_requested(argv) and not json_logs_enabled():
         configure_logging("json")
     _say(message, level)

@@ -151,6 +151,5 @@ class TaskExecutor:
                     self.on_backend_pid(task.id, pid)
             reason = stale_reason(conn, task)
             if reason is not None:
-                raise StalePlanError(f"stale plan: {task.id} changed since the plan ({reason}); re-run baselinr plan",
-                                     error_type="StalePlanError")
+                raise StalePlanError(f"stale plan: {task.id} changed since the plan ({reason}); re-run baselinr plan")
             return profile_table(conn, task)

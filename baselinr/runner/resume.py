@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from baselinr.connectors import inspect_schema
-from baselinr.errors import BaselinrError, StateError
+from baselinr.errors import BaselinrError, StalePlanError, StateError
 from baselinr.runner.executor import application_name, describe_change
 from baselinr.runner.outcome import TaskStatus
 from baselinr.runner.state import RunRow, TaskRow
@@ -42,7 +42,7 @@ def reason_for(row: TaskRow) -> str:
         return "interrupted"
     if row.status == TaskStatus.PENDING:
         return "never started"
-    stale = _STALE_RE.search(row.error_message or "") if row.error_type == "StalePlanError" else None
+    stale = _STALE_RE.search(row.error_message or "") if row.error_type == StalePlanError.__name__ else None
     if row.status == TaskStatus.FAILED and stale:
         return f"stale: {stale.group(1)}"
     return f"{row.status}: {row.error_message}"
